@@ -1,0 +1,201 @@
+"""Settings: built once from the environment (PAYWATCH_*) and an optional .env, then passed
+explicitly. Nothing imports a global settings object: the composition root hands it down."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Commitment = Literal["processed", "confirmed", "finalized"]
+LogFormat = Literal["json", "console"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+# Fields whose values never appear in logs or in `config show`.
+SECRET_FIELDS = frozenset({"database_url"})
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _decimal_map(value: Any) -> Any:
+    """`{"SOL": "150"}` (JSON text or a dict) -> {"SOL": Decimal("150")}; floats refused."""
+    if isinstance(value, str):
+        value = json.loads(value or "{}", parse_float=Decimal) if value.strip() else {}
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object of asset -> price, such as {\"SOL\": \"150\"}")
+    out: dict[str, Decimal] = {}
+    for asset, raw in value.items():
+        try:
+            price = Decimal(str(raw))
+        except InvalidOperation as exc:
+            raise ValueError(f"{asset}: {raw!r} is not a decimal number") from exc
+        if not price.is_finite() or price <= 0:
+            raise ValueError(f"{asset}: price must be a positive number, got {raw!r}")
+        out[str(asset).upper()] = price
+    return out
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PAYWATCH_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # Database: external PostgreSQL when set, else embedded PostgreSQL in data_dir.
+    database_url: SecretStr | None = None
+    data_dir: Path = Path(".paywatch")
+    db_pool_min_size: int = Field(default=1, ge=0, le=100)
+    db_pool_max_size: int = Field(default=10, ge=1, le=200)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    api_rate_limit_per_minute: int = Field(default=600, ge=1)
+
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "console"
+
+    solana_rpc_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8899"]
+    )
+    solana_ws_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["ws://127.0.0.1:8900"]
+    )
+    solana_commitment: Commitment = "confirmed"
+
+    # Pricing (issue 3): static tables, HTTP sources, cache and staleness.
+    price_sources: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["static"])
+    static_prices: Annotated[dict[str, Decimal], NoDecode] = Field(
+        default_factory=lambda: {"SOL": Decimal("150"), "USDC": Decimal("1")}
+    )
+    static_fair_values: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
+    coingecko_url: str = "https://api.coingecko.com/api/v3/simple/price"
+    kraken_url: str = "https://api.kraken.com/0/public/Ticker"
+    price_cache_ttl_seconds: int = Field(default=30, ge=1, le=3600)
+    price_max_age_seconds: int = Field(default=120, ge=1, le=86400)
+    cfv_source: Literal["none", "static", "formula", "http"] = "static"
+    cfv_url: str | None = None
+    # {"SOL": {"community": "...", "annual_tx_value": "...", "annual_tx_count": "...",
+    #          "developers": "...", "circulating_supply": "..."}}
+    cfv_formula_metrics: Annotated[dict[str, dict[str, Decimal]], NoDecode] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("solana_rpc_urls", "solana_ws_urls", "price_sources", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("solana_rpc_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        return _require_schemes(urls, ("http://", "https://"))
+
+    @field_validator("solana_ws_urls")
+    @classmethod
+    def _ws_urls(cls, urls: list[str]) -> list[str]:
+        return _require_schemes(urls, ("ws://", "wss://"))
+
+    @field_validator("price_sources")
+    @classmethod
+    def _sources(cls, sources: list[str]) -> list[str]:
+        known = {"static", "coingecko", "kraken"}
+        bad = [s for s in sources if s not in known]
+        if bad or not sources:
+            raise ValueError(f"expected a comma-separated list of {sorted(known)}, got {sources}")
+        return sources
+
+    @field_validator("static_prices", "static_fair_values", mode="before")
+    @classmethod
+    def _prices(cls, value: Any) -> Any:
+        return _decimal_map(value)
+
+    @field_validator("cfv_formula_metrics", mode="before")
+    @classmethod
+    def _metrics(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value or "{}", parse_float=Decimal) if value.strip() else {}
+        if not isinstance(value, dict):
+            raise ValueError("expected a JSON object of asset -> {metric: number}")
+        return {str(k).upper(): v for k, v in value.items()}
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    def public_view(self) -> dict[str, Any]:
+        """The effective configuration with secrets masked, for `config show` and logs."""
+        view: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS and value is not None:
+                value = mask_url(value.get_secret_value())
+            view[f"PAYWATCH_{name.upper()}"] = _jsonable(value)
+        return view
+
+
+def _require_schemes(urls: list[str], schemes: tuple[str, ...]) -> list[str]:
+    if not urls:
+        raise ValueError("expected at least one URL")
+    for url in urls:
+        if not url.startswith(schemes):
+            raise ValueError(f"expected URLs starting with {' or '.join(schemes)}, got {url!r}")
+    return urls
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "********"
+    if isinstance(value, Decimal | Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def mask_url(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db (no password in logs)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class SettingsError(Exception):
+    """Raised with one human line per bad variable."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment once; turn pydantic's errors into one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            given = err.get("input")
+            shown = "" if field in SECRET_FIELDS or isinstance(given, dict) else f" (got {given!r})"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"PAYWATCH_{field.upper()}: {msg}{shown}")
+        raise SettingsError(lines) from None
