@@ -1,0 +1,73 @@
+"""asyncpg pool with the codecs paywatch relies on.
+
+- jsonb <-> Python objects (Decimal serialised as a string, never a float).
+- NUMERIC with scale 0 (our NUMERIC(78,0) base-unit amounts) -> int; any other NUMERIC -> Decimal.
+  PostgreSQL keeps a column's scale in every value's text form, so "no decimal point" is exactly
+  "an integer amount"; sums of NUMERIC(78,0) stay integers too.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def encode_json(value: Any) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def _decode_numeric(text: str) -> int | Decimal:
+    if "." in text or text in ("NaN", "Infinity", "-Infinity"):
+        return Decimal(text)
+    return int(text)
+
+
+def _encode_numeric(value: int | Decimal | str) -> str:
+    if isinstance(value, float):
+        raise TypeError("refusing a float for NUMERIC: pass int or Decimal")
+    return str(value)
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typename, encoder=encode_json, decoder=json.loads, schema="pg_catalog"
+        )
+    await conn.set_type_codec(
+        "numeric",
+        encoder=_encode_numeric,
+        decoder=_decode_numeric,
+        schema="pg_catalog",
+        format="text",
+    )
+
+
+async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=init_connection,
+        command_timeout=30,
+        server_settings={"application_name": "paywatch", "timezone": "UTC"},
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """One connection with the same codecs (migrations, CLI one-offs, advisory locks)."""
+    conn = await asyncpg.connect(
+        dsn, server_settings={"application_name": "paywatch", "timezone": "UTC"}
+    )
+    await init_connection(conn)
+    return conn

@@ -1,0 +1,20 @@
+-- Reverts 0001_init: drops everything it created, dependents first.
+DROP TABLE watch_cursors;
+DROP TABLE audit_log;
+DROP TABLE idempotency_keys;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhook_endpoints;
+DROP TABLE events;
+DROP TABLE transfers;
+DROP TABLE payments;
+DROP TABLE order_status_history;
+DROP TABLE order_items;
+DROP TABLE orders;
+DROP TABLE order_number_counters;
+DROP TABLE customers;
+DROP TABLE api_keys;
+DROP TABLE store_assets;
+DROP TABLE stores;
+DROP DOMAIN currency_code;
+DROP DOMAIN fiat_amount;
+DROP DOMAIN base_units;
