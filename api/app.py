@@ -1,0 +1,49 @@
+"""The aiohttp application. `build_app` takes what it needs explicitly (no globals)."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+from aiohttp import web
+
+from api import health, me
+from api.auth import auth_middleware
+from api.errors import Handler, error_middleware
+from api.keys import DB_POOL, MIGRATIONS, SETTINGS
+from db.migrator import Migration, load_migrations
+from paywatch.metrics import HTTP_DURATION, HTTP_REQUESTS
+from paywatch.settings import Settings
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        # The route's pattern, not the raw path: ids in paths would explode label cardinality.
+        info = request.match_info.route.resource
+        route = info.canonical if info is not None else "unmatched"
+        HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+        HTTP_DURATION.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+def build_app(settings: Settings, pool: asyncpg.Pool,
+              migrations: list[Migration] | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware, auth_middleware],
+        client_max_size=settings.api_max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[DB_POOL] = pool
+    app[MIGRATIONS] = migrations if migrations is not None else load_migrations()
+    health.add_routes(app)
+    me.add_routes(app)
+    return app

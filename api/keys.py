@@ -1,0 +1,13 @@
+"""Typed keys for what the composition root puts on the aiohttp app."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from db.migrator import Migration
+from paywatch.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
+MIGRATIONS = web.AppKey("migrations", list[Migration])

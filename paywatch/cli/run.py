@@ -1,0 +1,30 @@
+"""`paywatch run`: the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from paywatch.cli.common import add_command, settings_or_exit
+from paywatch.daemon import StartupError, run_daemon
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = add_command(commands, "run", "Run the daemon: the HTTP API (and, later, watchers "
+                         "and scheduled jobs). Stops cleanly on SIGINT/SIGTERM.", _run)
+    parser.add_argument("--no-migrate", action="store_true",
+                        help="do not apply pending migrations at start")
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = settings_or_exit()
+    try:
+        asyncio.run(run_daemon(settings, migrate=not args.no_migrate))
+    except StartupError as exc:
+        print(f"paywatch: refusing to start: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"paywatch: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
