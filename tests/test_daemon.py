@@ -1,0 +1,85 @@
+"""`paywatch run` as a real process: starts, answers, and stops cleanly on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PAYWATCH, clean_env, free_port
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our own localhost
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_ready(base: str, proc: subprocess.Popen[str], timeout: float = 90) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if proc.poll() is not None:
+            pytest.fail(f"paywatch run exited early with {proc.returncode}: "
+                        f"{proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if get(f"{base}/readyz")[0] == 200:
+                return time.monotonic() - started
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail("paywatch run did not become ready")
+
+
+def start(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    env = {**env, "PAYWATCH_API_PORT": str(port), "PAYWATCH_LOG_FORMAT": "json"}
+    proc = subprocess.Popen([PAYWATCH, "run"], env=env, cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_the_daemon_cleanly_with_status_0(db_dsn: str, tmp_path: Path,
+                                                       sig: signal.Signals) -> None:
+    proc, base = start(clean_env(PAYWATCH_DATABASE_URL=db_dsn), tmp_path)
+    try:
+        wait_ready(base, proc)
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert '"msg": "stopped cleanly"' in err
+    assert "Traceback" not in err
+
+
+def test_cold_run_on_embedded_postgresql(tmp_path: Path) -> None:
+    """The README's run command: no database configured, data kept in the data dir."""
+    env = clean_env(PAYWATCH_DATA_DIR=str(tmp_path / "data"))
+    proc, base = start(env, tmp_path)
+    try:
+        seconds = wait_ready(base, proc)
+        print(f"cold start to /readyz 200: {seconds:.2f} s")
+        assert get(f"{base}/healthz")[0] == 200
+        status, metrics = get(f"{base}/metrics")
+        assert status == 200
+        assert b"paywatch_build_info" in metrics
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert '"msg": "using embedded postgresql"' in err
+    assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
+
+    status = subprocess.run([PAYWATCH, "migrate", "status"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert status.returncode == 0
+    assert "0001  init" in status.stdout
+    assert "applied" in status.stdout
