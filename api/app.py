@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import time
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
-from api import health, me
+from api import analytics, health, me, openapi, payments, quotes, stores
 from api.auth import auth_middleware
 from api.errors import Handler, error_middleware
-from api.keys import DB_POOL, MIGRATIONS, SETTINGS
+from api.keys import DB_POOL, MIGRATIONS, QUOTES, RATE_LIMITER, SETTINGS
+from api.ratelimit import RateLimiter
 from db.migrator import Migration, load_migrations
 from paywatch.metrics import HTTP_DURATION, HTTP_REQUESTS
+from paywatch.pricing import QuoteService, build_quote_service
 from paywatch.settings import Settings
+
+ROUTE_MODULES = (health, me, stores, payments, quotes, analytics)
 
 
 @web.middleware
@@ -36,7 +41,9 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def build_app(settings: Settings, pool: asyncpg.Pool,
-              migrations: list[Migration] | None = None) -> web.Application:
+              migrations: list[Migration] | None = None,
+              quote_service: QuoteService | None = None) -> web.Application:
+    """Call inside a running event loop (the price sources' HTTP session belongs to it)."""
     app = web.Application(
         middlewares=[metrics_middleware, error_middleware, auth_middleware],
         client_max_size=settings.api_max_body_bytes,
@@ -44,6 +51,17 @@ def build_app(settings: Settings, pool: asyncpg.Pool,
     app[SETTINGS] = settings
     app[DB_POOL] = pool
     app[MIGRATIONS] = migrations if migrations is not None else load_migrations()
-    health.add_routes(app)
-    me.add_routes(app)
+    app[RATE_LIMITER] = RateLimiter(settings.api_rate_limit_per_minute)
+    session = aiohttp.ClientSession()
+    app[QUOTES] = quote_service or build_quote_service(settings, session)
+
+    async def close_session(_app: web.Application) -> None:
+        await session.close()
+
+    app.on_cleanup.append(close_session)
+    operations: list[openapi.Operation] = []
+    for module in ROUTE_MODULES:
+        module.add_routes(app)
+        operations += getattr(module, "OPERATIONS", [])
+    openapi.add_routes(app, operations)
     return app

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from api.errors import ApiError, Handler
-from api.keys import DB_POOL
+from api.keys import DB_POOL, RATE_LIMITER
 from db import api_keys
 from paywatch.apikeys import hash_key, looks_like_key
 
@@ -60,7 +60,9 @@ async def authenticate(request: web.Request) -> Principal:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith("/v1/"):
-        request[PRINCIPAL] = await authenticate(request)
+        who = await authenticate(request)
+        request.app[RATE_LIMITER].check(who.key_id)
+        request[PRINCIPAL] = who
     return await handler(request)
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from api.ratelimit import RateLimiter
 from db.migrator import Migration
+from paywatch.pricing import QuoteService
 from paywatch.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 MIGRATIONS = web.AppKey("migrations", list[Migration])
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+QUOTES = web.AppKey("quotes", QuoteService)

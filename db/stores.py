@@ -53,3 +53,65 @@ async def upsert_store_asset(conn: asyncpg.Connection, store_id: Any, chain: str
 
 async def store_assets(conn: asyncpg.Connection, store_id: Any) -> list[asyncpg.Record]:
     return await conn.fetch(SELECT_STORE_ASSETS, store_id)
+
+SELECT_STORE_ASSET = """
+SELECT chain, asset, mint, decimals FROM store_assets
+WHERE store_id = $1 AND chain = $2 AND asset = $3 AND enabled
+"""
+
+
+async def store_asset(conn: asyncpg.Connection, store_id: Any, chain: str,
+                      asset: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_STORE_ASSET, store_id, chain, asset)
+
+# Partial update: each column has a "given" flag, so a field can be set to NULL on purpose
+# (finalized_above) and fields not sent stay as they are. One statement, guarded by id.
+UPDATE_STORE = """
+UPDATE stores SET
+    name = CASE WHEN $2 THEN $3 ELSE name END,
+    default_currency = CASE WHEN $4 THEN $5 ELSE default_currency END,
+    solana_recipient = CASE WHEN $6 THEN $7 ELSE solana_recipient END,
+    commitment = CASE WHEN $8 THEN $9 ELSE commitment END,
+    finalized_above = CASE WHEN $10 THEN $11 ELSE finalized_above END,
+    underpaid_tolerance_percent = CASE WHEN $12 THEN $13 ELSE underpaid_tolerance_percent END,
+    underpaid_tolerance_amount = CASE WHEN $14 THEN $15 ELSE underpaid_tolerance_amount END,
+    payment_lifetime = CASE WHEN $16 THEN $17::integer * interval '1 second'
+                            ELSE payment_lifetime END,
+    monitoring_window = CASE WHEN $18 THEN $19::integer * interval '1 second'
+                             ELSE monitoring_window END,
+    confirmation_window = CASE WHEN $20 THEN $21::integer * interval '1 second'
+                               ELSE confirmation_window END,
+    accept_late_payments = CASE WHEN $22 THEN $23 ELSE accept_late_payments END,
+    cfv_policy = CASE WHEN $24 THEN $25 ELSE cfv_policy END,
+    allow_framing = CASE WHEN $26 THEN $27 ELSE allow_framing END,
+    updated_at = now()
+WHERE id = $1
+RETURNING *
+"""
+
+STORE_UPDATE_FIELDS = (
+    "name", "default_currency", "solana_recipient", "commitment", "finalized_above",
+    "underpaid_tolerance_percent", "underpaid_tolerance_amount", "payment_lifetime_seconds",
+    "monitoring_window_seconds", "confirmation_window_seconds", "accept_late_payments",
+    "cfv_policy", "allow_framing",
+)
+
+DISABLE_STORE_ASSET = """
+UPDATE store_assets SET enabled = false WHERE store_id = $1 AND chain = $2 AND asset = $3
+"""
+
+
+async def update_store(conn: asyncpg.Connection, store_id: Any,
+                       changes: dict[str, Any]) -> asyncpg.Record | None:
+    unknown = set(changes) - set(STORE_UPDATE_FIELDS)
+    if unknown:
+        raise ValueError(f"not store fields: {sorted(unknown)}")
+    args: list[Any] = [store_id]
+    for name in STORE_UPDATE_FIELDS:
+        args += [name in changes, changes.get(name)]
+    return await conn.fetchrow(UPDATE_STORE, *args)
+
+
+async def disable_store_asset(conn: asyncpg.Connection, store_id: Any, chain: str,
+                              asset: str) -> None:
+    await conn.execute(DISABLE_STORE_ASSET, store_id, chain, asset)

@@ -13,3 +13,6 @@ HTTP_DURATION = Histogram(
 )
 READY = Gauge("paywatch_ready", "1 when the database is reachable and migrations are current")
 BUILD_INFO = Gauge("paywatch_build_info", "Build information", ["version"])
+PAYMENTS_CREATED = Counter(
+    "paywatch_payments_created_total", "Payments created", ["chain", "asset"]
+)

@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -82,3 +83,48 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYWATCH_")}
     env.update(extra)
     return env
+
+
+RECIPIENT = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
+USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+
+
+async def make_store(pool: asyncpg.Pool, slug: str, scopes: list[str] | None = None,
+                     recipient: str = RECIPIENT) -> tuple[dict[str, str], asyncpg.Record]:
+    """A store accepting SOL and USDC on Solana, and auth headers for a key of it."""
+    from db import api_keys, stores
+    from paywatch.apikeys import DEFAULT_SCOPES, display_prefix, generate_key, hash_key
+
+    async with pool.acquire() as conn:
+        store = await stores.insert_store(conn, slug, slug.title(), recipient)
+        await stores.upsert_store_asset(conn, store["id"], "solana", "SOL", None, 9)
+        await stores.upsert_store_asset(conn, store["id"], "solana", "USDC", USDC_MINT, 6)
+        key = generate_key()
+        await api_keys.insert_key(conn, store["id"], "test", display_prefix(key), hash_key(key),
+                                  scopes or list(DEFAULT_SCOPES))
+    return {"Authorization": f"Bearer {key}"}, store
+
+
+@pytest.fixture
+async def merchant(pool: asyncpg.Pool) -> dict[str, str]:
+    """Auth headers for a key of store `shop` (all store scopes)."""
+    headers, _store = await make_store(pool, "shop")
+    return headers
+
+
+@pytest.fixture
+async def other_merchant(pool: asyncpg.Pool) -> dict[str, str]:
+    headers, _store = await make_store(pool, "other-shop")
+    return headers
+
+
+@asynccontextmanager
+async def api_client(pool: asyncpg.Pool, **overrides: object) -> AsyncIterator[TestClient]:
+    """A client for an app built with non-default settings (prices, limits, CFV)."""
+    settings = Settings(database_url="postgresql://unused", _env_file=None, **overrides)
+    client = TestClient(TestServer(build_app(settings, pool)))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()

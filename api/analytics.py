@@ -1,0 +1,105 @@
+"""GET /v1/analytics/summary: revenue by asset and fiat per period, statuses, conversion,
+median time to confirm. Payments settled by hand count as revenue but not towards the median
+(their confirmation time says nothing about the chain)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from aiohttp import web
+from pydantic import Field, model_validator
+
+from api.auth import principal
+from api.body import parse_query, respond
+from api.keys import DB_POOL
+from api.models.common import BaseUnits, Money, QueryModel, ResponseModel, Timestamp
+from api.openapi import Operation
+from api.payments import store_of
+from db import analytics
+from paywatch.money import format_units
+
+MAX_RANGE = timedelta(days=3 * 366)
+
+
+class SummaryQuery(QueryModel):
+    from_: datetime | None = Field(default=None, alias="from")
+    to: datetime | None = None
+    group_by: Literal["day", "week", "month"] = "day"
+
+    @model_validator(mode="after")
+    def _range(self) -> SummaryQuery:
+        end = self.to or datetime.now(UTC)
+        start = self.from_ or end - timedelta(days=30)
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("from and to need a time zone, e.g. 2026-11-01T00:00:00Z")
+        if not start < end:
+            raise ValueError("from must be before to")
+        if end - start > MAX_RANGE:
+            raise ValueError("the range is at most three years")
+        self.from_, self.to = start, end
+        return self
+
+
+class RevenueRow(ResponseModel):
+    period: Timestamp
+    asset: str
+    currency: str
+    payments: int
+    received: BaseUnits
+    received_display: str
+    fiat: Money
+
+
+class Summary(ResponseModel):
+    object: Literal["analytics.summary"] = "analytics.summary"
+    from_: Timestamp = Field(serialization_alias="from")
+    to: Timestamp
+    group_by: str
+    revenue: list[RevenueRow]
+    fiat_totals: dict[str, Money]
+    payments_by_status: dict[str, int]
+    created: int
+    confirmed: int
+    conversion: Annotated[Decimal, Field(description="confirmed / created, 4 decimals")] | None
+    median_seconds_to_confirm: Decimal | None
+
+
+async def summary(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require("payments:read")
+    q = parse_query(request, SummaryQuery)
+    assert q.from_ is not None
+    assert q.to is not None
+    store_id = store_of(who)
+    async with request.app[DB_POOL].acquire() as conn:
+        rows = await analytics.revenue(conn, store_id, q.from_, q.to, q.group_by)
+        statuses = await analytics.status_counts(conn, store_id, q.from_, q.to)
+        median = await analytics.median_seconds_to_confirm(conn, store_id, q.from_, q.to)
+    revenue = [RevenueRow(period=r["period"].replace(tzinfo=UTC), asset=r["asset"],
+                          currency=r["currency"].strip(), payments=r["payments"],
+                          received=r["received"],
+                          received_display=format_units(r["received"], r["decimals"]),
+                          fiat=r["fiat"]) for r in rows]
+    totals: dict[str, Decimal] = {}
+    for row in revenue:
+        totals[row.currency] = totals.get(row.currency, Decimal(0)) + row.fiat
+    created, confirmed = sum(statuses.values()), statuses.get("confirmed", 0)
+    conversion = (Decimal(confirmed) / created).quantize(Decimal("0.0001")) if created else None
+    return respond(Summary(
+        from_=q.from_, to=q.to, group_by=q.group_by, revenue=revenue, fiat_totals=totals,
+        payments_by_status=statuses, created=created, confirmed=confirmed,
+        conversion=conversion,
+        median_seconds_to_confirm=None if median is None else Decimal(str(round(median, 3))),
+    ))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/analytics/summary", summary)
+
+
+OPERATIONS = [
+    Operation("GET", "/v1/analytics/summary", "Revenue, statuses, conversion and time to "
+              "confirm", Summary, scope="payments:read", query=SummaryQuery),
+]

@@ -1,0 +1,81 @@
+"""Turning requests into validated models, and models into responses.
+
+Bad input gets a precise answer and changes nothing: 415 for a body that is not JSON,
+400 for malformed JSON, 413 for a body over the limit (aiohttp enforces client_max_size),
+422 naming the first offending field for everything pydantic refuses."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from api.errors import ApiError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type",
+                       "send the body as JSON with Content-Type: application/json")
+    raw = await request.read()
+    try:
+        # Numbers parse to Decimal so an amount like 19.99 stays exact; NaN/Infinity are refused.
+        return json.loads(raw or b"{}", parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+
+
+def validation_error(exc: ValidationError) -> ApiError:
+    first = exc.errors()[0]
+    param = ".".join(str(p) for p in first["loc"]) or None
+    code = {"extra_forbidden": "parameter_unknown", "missing": "parameter_missing"}.get(
+        first["type"], "parameter_invalid")
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = f"unknown parameter {param!r}"
+    elif first["type"] == "missing":
+        message = f"missing required parameter {param!r}"
+    elif param:
+        message = f"{param}: {message}"
+    others = len(exc.errors()) - 1
+    if others:
+        message += f" (and {others} more problem{'s' if others > 1 else ''})"
+    return ApiError(422, code, message, param=param)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    params: dict[str, str] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        if len(values) > 1:
+            raise ApiError(422, "parameter_invalid", f"{key!r} given more than once", param=key)
+        params[key] = values[0]
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def respond(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None
+            ) -> web.Response:
+    return web.Response(text=model.model_dump_json(by_alias=True), status=status,
+                        headers=headers, content_type="application/json")

@@ -1,0 +1,62 @@
+"""Runs a POST's database work once per Idempotency-Key (see db/idempotency.py for how)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from api.auth import Principal
+from api.errors import ApiError
+from api.keys import DB_POOL
+from db import idempotency
+
+MAX_KEY_LENGTH = 255
+
+Work = Callable[[asyncpg.Connection], Awaitable[tuple[int, Any]]]
+
+
+def _scope(who: Principal) -> str:
+    return f"store:{who.store_id}" if who.store_id else f"operator:{who.key_id}"
+
+
+async def run_once(request: web.Request, who: Principal, work: Work) -> web.Response:
+    """Run `work(conn)` in one transaction; with an Idempotency-Key, at most once per key."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise ApiError(400, "idempotency_key_invalid",
+                       f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+                       param="Idempotency-Key")
+    digest = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n"
+                            + await request.read()).digest()
+    async with request.app[DB_POOL].acquire() as conn, conn.transaction():
+        if key is not None and not await idempotency.claim(
+                conn, _scope(who), key, request.method, request.path, digest):
+            return await _replay(conn, who, key, digest)
+        status, body = await work(conn)
+        if key is not None:
+            await idempotency.save(conn, _scope(who), key, status, body)
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+async def _replay(conn: asyncpg.Connection, who: Principal, key: str,
+                  digest: bytes) -> web.Response:
+    row = await idempotency.stored(conn, _scope(who), key)
+    if row is None or row["response_status"] is None:  # cannot happen after a blocking claim
+        raise ApiError(409, "idempotency_key_in_use", "a request with this key is in progress",
+                       param="Idempotency-Key")
+    if bytes(row["request_hash"]) != digest:
+        raise ApiError(409, "idempotency_key_reused",
+                       "this Idempotency-Key was used with a different request "
+                       f"({row['method']} {row['path']} with another body)",
+                       param="Idempotency-Key")
+    return web.json_response(row["response_body"], status=row["response_status"],
+                             headers={"Idempotent-Replayed": "true"}, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

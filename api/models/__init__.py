@@ -1,0 +1,1 @@
+"""Request and response models. The OpenAPI document is generated from these same classes."""

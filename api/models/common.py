@@ -1,0 +1,144 @@
+"""Shared building blocks for request/response models: strictness, money, ids, timestamps."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+)
+
+from paywatch.validation import solana_address
+
+MAX_FIAT = Decimal("1000000000")  # a billion in any currency is not a checkout
+
+
+class RequestModel(BaseModel):
+    """Bodies: unknown fields and wrong types are errors, never silently dropped or coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+class QueryModel(BaseModel):
+    """Query strings arrive as text, so values are converted; unknown parameters still fail."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _to_decimal(value: Any) -> Any:
+    """Fiat from JSON: a decimal string ("12.50") or an exact JSON number; never a float, bool."""
+    if isinstance(value, bool | float):
+        raise ValueError("expected a decimal string such as \"12.50\"")
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    if isinstance(value, str):
+        if not re.fullmatch(r"-?\d{1,15}(\.\d{1,8})?", value):
+            raise ValueError("expected a decimal string such as \"12.50\" (at most 8 decimals)")
+        try:
+            return Decimal(value)
+        except InvalidOperation as exc:
+            raise ValueError("not a decimal number") from exc
+    return value
+
+
+def _fiat_bounds(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    if value < 0:
+        raise ValueError("must not be negative")
+    if value > MAX_FIAT:
+        raise ValueError(f"must be at most {MAX_FIAT}")
+    if value.as_tuple().exponent < -8:  # type: ignore[operator]
+        raise ValueError("at most 8 decimal places")
+    return value
+
+
+FiatAmount = Annotated[
+    Decimal,
+    BeforeValidator(_to_decimal),
+    AfterValidator(_fiat_bounds),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str),
+    Field(json_schema_extra={"type": "string", "pattern": r"^\d{1,15}(\.\d{1,8})?$"}),
+]
+
+def _percent_bounds(value: Decimal) -> Decimal:
+    if not Decimal(0) <= value <= Decimal(100):
+        raise ValueError("must be between 0 and 100")
+    if value.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError("at most 2 decimal places")
+    return value
+
+
+Percent = Annotated[
+    Decimal,
+    BeforeValidator(_to_decimal),
+    AfterValidator(_percent_bounds),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str),
+    Field(json_schema_extra={"type": "string", "pattern": r"^\d{1,3}(\.\d{1,2})?$"}),
+]
+
+Money = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str)]
+
+
+def _currency(value: str) -> str:
+    from paywatch.money import is_currency
+
+    code = value.upper()
+    if not is_currency(code):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return code
+
+
+Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
+
+# Strict models take ids and URLs as JSON strings: these two are the only conversions allowed.
+ObjectId = Annotated[uuid.UUID, Field(strict=False)]
+HttpUrl = Annotated[AnyHttpUrl, Field(strict=False)]
+
+SolanaAddress = Annotated[str, AfterValidator(solana_address)]
+
+Metadata = Annotated[
+    dict[str, str],
+    Field(max_length=50, description="up to 50 string keys and values of your own"),
+    AfterValidator(lambda m: _check_metadata(m)),
+]
+
+
+def _check_metadata(meta: dict[str, str]) -> dict[str, str]:
+    for key, value in meta.items():
+        if len(key) > 40 or len(value) > 500:
+            raise ValueError("metadata keys are at most 40 characters, values at most 500")
+    return meta
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(rfc3339, return_type=str)]
+OptionalTimestamp = Annotated[datetime | None, PlainSerializer(rfc3339, return_type=str | None)]
+
+# Base units travel as decimal strings: JSON numbers lose precision beyond 2^53.
+BaseUnits = Annotated[int, PlainSerializer(str, return_type=str)]
+
+
+class ListResponse(ResponseModel):
+    object: str = "list"
+    has_more: bool
+    next_cursor: str | None

@@ -1,0 +1,143 @@
+"""Payment request and response models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from api.models.common import (
+    BaseUnits,
+    Currency,
+    FiatAmount,
+    HttpUrl,
+    ListResponse,
+    Metadata,
+    Money,
+    ObjectId,
+    OptionalTimestamp,
+    QueryModel,
+    RequestModel,
+    ResponseModel,
+    Timestamp,
+)
+from api.models.quotes import QuoteOut
+
+Asset = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,12}$", description="e.g. SOL, USDC")]
+MIN_LIFETIME_S, MAX_LIFETIME_S = 60, 7 * 24 * 3600
+
+
+class PaymentCreate(RequestModel):
+    order_id: ObjectId | None = Field(
+        default=None, description="the order to pay; its total and currency are used")
+    amount: FiatAmount | None = Field(default=None, description="fiat amount, without an order")
+    currency: Currency | None = None
+    asset: Asset
+    chain: Literal["solana"] = "solana"
+    label: Annotated[str, Field(max_length=200)] | None = None
+    message: Annotated[str, Field(max_length=500)] | None = None
+    memo: Annotated[str, Field(max_length=500)] | None = None
+    expires_in: Annotated[int, Field(ge=MIN_LIFETIME_S, le=MAX_LIFETIME_S)] | None = Field(
+        default=None, description="seconds until the quote expires (default: the store's)")
+    redirect_url: HttpUrl | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _order_or_amount(self) -> PaymentCreate:
+        if self.order_id is not None and (self.amount is not None or self.currency is not None):
+            raise ValueError("give either order_id or amount and currency, not both")
+        if self.order_id is None and (self.amount is None or self.currency is None):
+            raise ValueError("give order_id, or amount and currency")
+        if self.amount is not None and self.amount <= 0:
+            raise ValueError("amount must be greater than zero")
+        if self.redirect_url is not None and len(str(self.redirect_url)) > 2048:
+            raise ValueError("redirect_url is longer than 2048 characters")
+        return self
+
+
+class SettleRequest(RequestModel):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CancelRequest(RequestModel):
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+class PaymentListQuery(QueryModel):
+    status: Literal["pending", "detected", "confirmed", "expired", "invalid",
+                    "cancelled"] | None = None
+    asset: Asset | None = None
+    order_id: uuid.UUID | None = None
+    created_gte: datetime | None = None
+    created_lt: datetime | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=200)] | None = None
+
+
+class PaymentRequest(ResponseModel):
+    type: Literal["solana_pay"]
+    url: str
+    reference: str
+    recipient: str
+    qr_code_url: str
+
+
+class Transfer(ResponseModel):
+    chain: str
+    tx_id: str
+    index: int
+    asset: str
+    mint: str | None
+    sender: str | None
+    recipient: str
+    amount: BaseUnits
+    memo: str | None
+    slot: int | None
+    block_time: OptionalTimestamp
+    status: str
+    reject_reason: str | None
+    seen_at: Timestamp
+    confirmed_at: OptionalTimestamp
+    reverted_at: OptionalTimestamp
+
+
+class Payment(ResponseModel):
+    object: Literal["payment"] = "payment"
+    id: str
+    status: str
+    exception: str | None
+    order_id: str | None
+    chain: str
+    asset: str
+    mint: str | None
+    decimals: int
+    amount_due: BaseUnits = Field(description="base units, as a decimal string")
+    amount_due_display: str = Field(description="amount_due in whole units, e.g. \"1.5\"")
+    amount_received: BaseUnits
+    amount_received_display: str
+    currency: str
+    fiat_amount: Money
+    fiat_amount_due: Money
+    required_commitment: str
+    payment_request: PaymentRequest
+    quote: QuoteOut
+    transfers: list[Transfer]
+    label: str | None
+    message: str | None
+    memo: str | None
+    redirect_url: str | None
+    metadata: dict[str, str]
+    expires_at: Timestamp
+    monitor_until: Timestamp
+    confirm_deadline_at: OptionalTimestamp
+    created_at: Timestamp
+    updated_at: Timestamp
+    detected_at: OptionalTimestamp
+    confirmed_at: OptionalTimestamp
+    closed_at: OptionalTimestamp
+
+
+class PaymentList(ListResponse):
+    data: list[Payment]

@@ -1,0 +1,282 @@
+"""Payments: create (priced quote + Solana Pay request), read, list, cancel, settle, QR code."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import segno
+from aiohttp import web
+
+from api.auth import Principal, principal
+from api.body import parse_body, parse_query, respond
+from api.errors import ApiError
+from api.idempotency import run_once
+from api.keys import DB_POOL
+from api.models.payments import (
+    CancelRequest,
+    Payment,
+    PaymentCreate,
+    PaymentList,
+    PaymentListQuery,
+    SettleRequest,
+)
+from api.openapi import Operation
+from api.pagination import decode_cursor, encode_cursor
+from api.quoting import QuoteInput, quote_for
+from api.serialize import payment_out
+from db import audit, events, stores
+from db import payments as db
+from paywatch.metrics import PAYMENTS_CREATED
+from paywatch.payments import (
+    PaymentAsk,
+    clocks,
+    new_reference,
+    required_commitment,
+    solana_pay_url,
+)
+from paywatch.solanapay import UrlTooLong
+from paywatch.states import SETTLEABLE
+
+
+def store_of(who: Principal) -> uuid.UUID:
+    if who.store_id is None:
+        raise ApiError(403, "store_key_required",
+                       "this is an operator key; payments belong to a store: use a store's key",
+                       type_="permission_error")
+    return who.store_id
+
+
+def parse_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(404, "resource_missing", f"no payment {raw!r}") from None
+
+
+async def _load(conn: asyncpg.Connection, payment_id: uuid.UUID,
+                store_id: uuid.UUID) -> asyncpg.Record:
+    row = await db.get_payment(conn, payment_id, store_id)
+    if row is None:  # another store's payment is "missing" too: never confirm it exists
+        raise ApiError(404, "resource_missing", f"no payment {payment_id}")
+    return row
+
+
+async def _out(conn: asyncpg.Connection, row: asyncpg.Record) -> Payment:
+    return payment_out(row, await db.transfers_of(conn, row["id"]))
+
+
+async def create_payment(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require("payments:write")
+    store_id = store_of(who)
+    body = await parse_body(request, PaymentCreate)
+    async with request.app[DB_POOL].acquire() as conn:
+        store = await stores.store_by_id(conn, store_id)
+        asset = await _accepted_asset(conn, store, body)
+        amount, currency, order_id = await _amount_to_pay(conn, store_id, body)
+    quote = await quote_for(request.app, QuoteInput(asset, amount, currency, store))
+    now = datetime.now(UTC)
+    expires_at, monitor_until = clocks(store, now, body.expires_in)
+    ask = PaymentAsk(body.label, body.message, body.memo, body.expires_in,
+                     str(body.redirect_url) if body.redirect_url else None, body.metadata)
+    reference = new_reference()
+    try:
+        url = solana_pay_url(store, asset, quote.amount_base_units, reference, ask)
+    except UrlTooLong as exc:
+        raise ApiError(422, "payment_url_too_long", str(exc), param=exc.field) from None
+    values = {
+        "store_id": store_id, "order_id": order_id, "chain": body.chain,
+        "asset": asset["asset"], "mint": asset["mint"], "decimals": asset["decimals"],
+        "recipient": store["solana_recipient"], "reference": reference,
+        "amount_due": quote.amount_base_units,
+        "required_commitment": required_commitment(store, quote.fiat_amount_due),
+        "payment_url": url, "label": ask.label, "message": ask.message, "memo": ask.memo,
+        "redirect_url": ask.redirect_url, "metadata": ask.metadata,
+        "expires_at": expires_at, "monitor_until": monitor_until, **quote.columns(),
+    }
+
+    async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
+        row = await db.insert_payment(conn, values)
+        out = payment_out(row, []).model_dump(mode="json")
+        await events.emit(conn, store_id=store_id, type_="payment.created", data=out,
+                          payment_id=row["id"], order_id=order_id)
+        await audit.record(conn, store_id=store_id, actor=who.actor, action="payment.create",
+                           object_type="payment", object_id=row["id"], after=out)
+        return 201, out
+
+    response = await run_once(request, who, work)
+    if response.status == 201 and "Idempotent-Replayed" not in response.headers:
+        PAYMENTS_CREATED.labels(body.chain, asset["asset"]).inc()
+    return response
+
+
+async def _accepted_asset(conn: asyncpg.Connection, store: asyncpg.Record,
+                          body: PaymentCreate) -> asyncpg.Record:
+    if body.chain == "solana" and not store["solana_recipient"]:
+        raise ApiError(422, "chain_not_configured",
+                       "this store has no Solana recipient; set one with "
+                       "`paywatch stores update --solana-recipient`", param="chain")
+    asset = await stores.store_asset(conn, store["id"], body.chain, body.asset.upper())
+    if asset is None:
+        accepted = [f"{a['asset']}" for a in await stores.store_assets(conn, store["id"])
+                    if a["chain"] == body.chain and a["enabled"]]
+        raise ApiError(422, "asset_not_accepted",
+                       f"this store does not accept {body.asset} on {body.chain}; "
+                       f"accepted: {', '.join(accepted) or 'none'}", param="asset")
+    return asset
+
+
+async def _amount_to_pay(conn: asyncpg.Connection, store_id: uuid.UUID,
+                         body: PaymentCreate) -> tuple[Any, str, uuid.UUID | None]:
+    if body.order_id is None:
+        assert body.amount is not None
+        assert body.currency is not None
+        return body.amount, body.currency, None
+    order = await db.order_for_payment(conn, body.order_id, store_id)
+    if order is None:
+        raise ApiError(404, "resource_missing", f"no order {body.order_id}", param="order_id")
+    if order["status"] != "pending_payment":
+        raise ApiError(409, "order_not_payable",
+                       f"order {order['number']} is {order['status']}, not pending_payment",
+                       param="order_id")
+    return order["total"], order["currency"].strip(), order["id"]
+
+
+async def get_payment(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require("payments:read")
+    async with request.app[DB_POOL].acquire() as conn:
+        row = await _load(conn, parse_id(request.match_info["id"]), store_of(who))
+        return respond(await _out(conn, row))
+
+
+async def list_payments(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require("payments:read")
+    q = parse_query(request, PaymentListQuery)
+    after = decode_cursor(q.cursor)
+    async with request.app[DB_POOL].acquire() as conn:
+        rows = await db.list_payments(
+            conn, store_of(who), status=q.status, asset=q.asset.upper() if q.asset else None,
+            order_id=q.order_id, created_gte=q.created_gte, created_lt=q.created_lt,
+            after=after, limit=q.limit + 1)
+        page = rows[: q.limit]
+        data = [await _out(conn, r) for r in page]
+    more = len(rows) > q.limit
+    cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
+    return respond(PaymentList(data=data, has_more=more, next_cursor=cursor))
+
+
+async def cancel_payment(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require("payments:write")
+    store_id, payment_id = store_of(who), parse_id(request.match_info["id"])
+    body = await parse_body(request, CancelRequest)
+
+    async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
+        before = await _load(conn, payment_id, store_id)
+        row = await db.cancel_payment(conn, payment_id, store_id, ("pending",))
+        if row is None:
+            raise ApiError(409, "payment_not_cancellable",
+                           f"payment is {before['status']}; only a pending payment can be "
+                           "cancelled (a detected one has money on the way)")
+        out = (await _out(conn, row)).model_dump(mode="json")
+        await events.emit(conn, store_id=store_id, type_="payment.cancelled",
+                          data={**out, "reason": body.reason}, payment_id=payment_id,
+                          order_id=row["order_id"])
+        await audit.record(conn, store_id=store_id, actor=who.actor, action="payment.cancel",
+                           object_type="payment", object_id=payment_id,
+                           before={"status": before["status"]},
+                           after={"status": "cancelled", "reason": body.reason})
+        return 200, out
+
+    return await run_once(request, who, work)
+
+
+async def settle_payment(request: web.Request) -> web.Response:
+    """A merchant settles by hand (underpaid, late, or paid off-chain): exception `marked`."""
+    who = principal(request)
+    who.require("payments:write")
+    store_id, payment_id = store_of(who), parse_id(request.match_info["id"])
+    body = await parse_body(request, SettleRequest)
+
+    async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
+        before = await _load(conn, payment_id, store_id)
+        row = await db.settle_payment(conn, payment_id, store_id, SETTLEABLE)
+        if row is None:
+            raise ApiError(409, "payment_not_settleable",
+                           f"payment is {before['status']}; only "
+                           f"{', '.join(SETTLEABLE)} payments can be settled by hand")
+        out = (await _out(conn, row)).model_dump(mode="json")
+        await events.emit(conn, store_id=store_id, type_="payment.confirmed",
+                          data={**out, "settled_by_hand": True, "reason": body.reason},
+                          payment_id=payment_id, order_id=row["order_id"])
+        if row["order_id"] is not None:
+            await _mark_order_paid(conn, row, who, body.reason)
+        await audit.record(conn, store_id=store_id, actor=who.actor, action="payment.settle",
+                           object_type="payment", object_id=payment_id,
+                           before={"status": before["status"], "exception": before["exception"]},
+                           after={"status": "confirmed", "exception": "marked",
+                                  "reason": body.reason})
+        return 200, out
+
+    return await run_once(request, who, work)
+
+
+async def _mark_order_paid(conn: asyncpg.Connection, payment: asyncpg.Record, who: Principal,
+                           reason: str) -> None:
+    order = await db.mark_order_paid(conn, payment["order_id"], who.actor,
+                                     f"payment {payment['id']} settled by hand: {reason}")
+    if order is not None:
+        await events.emit(conn, store_id=payment["store_id"], type_="order.paid",
+                          data={"order_id": str(order["id"]), "number": order["number"],
+                                "payment_id": str(payment["id"])},
+                          order_id=order["id"], payment_id=payment["id"])
+
+
+async def payment_qr(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require("payments:read")
+    async with request.app[DB_POOL].acquire() as conn:
+        row = await _load(conn, parse_id(request.match_info["id"]), store_of(who))
+    return web.Response(body=qr_svg(row["payment_url"]), content_type="image/svg+xml",
+                        headers={"Cache-Control": "private, max-age=300"})
+
+
+def qr_svg(url: str) -> bytes:
+    buf = io.BytesIO()
+    segno.make(url, error="m").save(buf, kind="svg", scale=6, border=4,
+                                    title="Payment QR code")
+    return buf.getvalue()
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/payments", create_payment)
+    app.router.add_get("/v1/payments", list_payments)
+    app.router.add_get("/v1/payments/{id}", get_payment)
+    app.router.add_post("/v1/payments/{id}/cancel", cancel_payment)
+    app.router.add_post("/v1/payments/{id}/settle", settle_payment)
+    app.router.add_get("/v1/payments/{id}/qr.svg", payment_qr)
+
+
+
+OPERATIONS = [
+    Operation("POST", "/v1/payments", "Create a payment with a priced quote and a Solana Pay "
+              "request", Payment, 201, "payments:write", request=PaymentCreate,
+              errors=(409, 503)),
+    Operation("GET", "/v1/payments", "List payments, newest first", PaymentList,
+              scope="payments:read", query=PaymentListQuery),
+    Operation("GET", "/v1/payments/{id}", "Retrieve a payment, its quote and transfers",
+              Payment, scope="payments:read"),
+    Operation("POST", "/v1/payments/{id}/cancel", "Cancel a pending payment", Payment,
+              scope="payments:write", request=CancelRequest, errors=(409,)),
+    Operation("POST", "/v1/payments/{id}/settle", "Settle a payment by hand (exception "
+              "`marked`)", Payment, scope="payments:write", request=SettleRequest,
+              errors=(409,)),
+    Operation("GET", "/v1/payments/{id}/qr.svg", "The payment request as a QR code", None,
+              scope="payments:read", content_type="image/svg+xml"),
+]

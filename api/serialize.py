@@ -1,0 +1,35 @@
+"""Database rows -> response models (one place, so every endpoint shows an object the same way)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+from paywatch.money import format_units
+
+from api.models.payments import Payment, PaymentRequest, Transfer
+
+
+def payment_out(row: asyncpg.Record, transfers: Sequence[asyncpg.Record]) -> Payment:
+    return Payment(
+        id=str(row["id"]), status=row["status"], exception=row["exception"],
+        order_id=str(row["order_id"]) if row["order_id"] else None,
+        chain=row["chain"], asset=row["asset"], mint=row["mint"], decimals=row["decimals"],
+        amount_due=row["amount_due"],
+        amount_due_display=format_units(row["amount_due"], row["decimals"]),
+        amount_received=row["amount_received"],
+        amount_received_display=format_units(row["amount_received"], row["decimals"]),
+        currency=row["currency"].strip(), fiat_amount=row["fiat_amount"],
+        fiat_amount_due=row["fiat_amount_due"], required_commitment=row["required_commitment"],
+        payment_request=PaymentRequest(
+            type="solana_pay", url=row["payment_url"], reference=row["reference"],
+            recipient=row["recipient"], qr_code_url=f"/v1/payments/{row['id']}/qr.svg"),
+        quote=row["quote"],
+        transfers=[Transfer(**dict(t)) for t in transfers],
+        label=row["label"], message=row["message"], memo=row["memo"],
+        redirect_url=row["redirect_url"], metadata=row["metadata"],
+        expires_at=row["expires_at"], monitor_until=row["monitor_until"],
+        confirm_deadline_at=row["confirm_deadline_at"], created_at=row["created_at"],
+        updated_at=row["updated_at"], detected_at=row["detected_at"],
+        confirmed_at=row["confirmed_at"], closed_at=row["closed_at"],
+    )

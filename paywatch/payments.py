@@ -1,0 +1,56 @@
+"""Planning a new payment: its clocks, its commitment, its reference and its payment request.
+
+Pure functions of the store, the asset, the quote and the request, so the rules are tested
+without a database and the API handler only persists what comes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from solders.keypair import Keypair
+
+from paywatch.solanapay import build_transfer_url
+
+
+@dataclass(frozen=True)
+class PaymentAsk:
+    """What the merchant asked for, already validated."""
+
+    label: str | None
+    message: str | None
+    memo: str | None
+    expires_in: int | None
+    redirect_url: str | None
+    metadata: dict[str, str]
+
+
+def new_reference() -> str:
+    """A fresh random public key, unique per payment: wallets attach it to the transfer."""
+    return str(Keypair().pubkey())
+
+
+def required_commitment(store: Any, fiat_amount: Decimal) -> str:
+    """The store's commitment, raised to `finalized` for amounts at or above its threshold."""
+    threshold = store["finalized_above"]
+    if threshold is not None and fiat_amount >= threshold:
+        return "finalized"
+    return str(store["commitment"])
+
+
+def clocks(store: Any, now: datetime, expires_in: int | None) -> tuple[datetime, datetime]:
+    lifetime = timedelta(seconds=expires_in) if expires_in else store["payment_lifetime"]
+    expires_at = now + lifetime
+    return expires_at, expires_at + store["monitoring_window"]
+
+
+def solana_pay_url(store: Any, asset: Any, amount_due: int, reference: str,
+                   ask: PaymentAsk) -> str:
+    """Raises solanapay's error when the URL would break the spec's 2048-character limit."""
+    return build_transfer_url(
+        recipient=store["solana_recipient"], amount_base_units=amount_due,
+        decimals=asset["decimals"], spl_token=asset["mint"], references=[reference],
+        label=ask.label, message=ask.message, memo=ask.memo,
+    )
