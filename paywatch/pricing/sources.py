@@ -101,8 +101,10 @@ class KrakenSource:
     async def fetch(self, asset: str, currency: str) -> Decimal:
         pair = f"{KRAKEN_NAMES.get(asset, asset)}{currency}"
         data = await get_json(self.session, self.url, {"pair": pair})
-        if not isinstance(data, dict) or data.get("error"):
-            raise SourceError(f"Kraken error for {pair}: {data.get('error') if data else data}")
+        if not isinstance(data, dict):
+            raise SourceError(f"Kraken answer for {pair} is not an object")
+        if data.get("error"):
+            raise SourceError(f"Kraken error for {pair}: {data['error']}")
         result = data.get("result")
         if not isinstance(result, dict) or len(result) != 1:
             raise SourceError(f"Kraken answer for {pair} has no single result")
