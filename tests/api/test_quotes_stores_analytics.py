@@ -144,4 +144,5 @@ async def test_openapi_and_docs(api: TestClient) -> None:
     assert page.status == 200
     html = await page.text()
     assert "/v1/payments/{id}/settle" in html
-    assert "<script" not in html and "http" not in html.split("</style>")[0]
+    assert "<script" not in html
+    assert "http" not in html.split("</style>")[0]
