@@ -94,3 +94,20 @@ def test_store_creation_refuses_bad_input(db_dsn: str) -> None:
     dup = cli(db_dsn, "stores", "create", "Demo Shop")
     assert dup.returncode == 1
     assert "already exists" in dup.stderr
+
+
+def test_stores_update_sets_recipient_policy_and_assets(db_dsn: str) -> None:
+    assert cli(db_dsn, "stores", "create", "Later Shop").returncode == 0
+    usdc = "USDC:EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v:6"
+    done = cli(db_dsn, "stores", "update", "later-shop", "--solana-recipient", RECIPIENT,
+               "--asset", usdc, "--commitment", "finalized", "--cfv", "off")
+    assert done.returncode == 0, done.stderr
+    assert "accepts SOL, USDC" in done.stdout
+    removed = cli(db_dsn, "stores", "update", "later-shop", "--remove-asset", "usdc")
+    assert "accepts SOL" in removed.stdout
+    assert "USDC" not in removed.stdout
+    bad = cli(db_dsn, "stores", "update", "later-shop", "--asset", "USDC:nope:6")
+    assert bad.returncode != 0
+    assert "SYMBOL:MINT:DECIMALS" in bad.stderr
+    missing = cli(db_dsn, "stores", "update", "nowhere", "--name", "x")
+    assert missing.returncode == 1

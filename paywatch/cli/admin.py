@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from decimal import Decimal, InvalidOperation
 
 import asyncpg
 
@@ -36,7 +37,35 @@ def _add_stores(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--solana-recipient", metavar="PUBKEY",
                         help="the merchant's Solana wallet that receives payments")
     create.add_argument("--currency", default="USD", help="default fiat currency (ISO 4217)")
+    _asset_option(create)
     add_command(sub, "list", "List stores.", _stores_list)
+    update = add_command(sub, "update", "Change a store's recipient, policy or assets.",
+                         _stores_update)
+    update.add_argument("slug")
+    update.add_argument("--name")
+    update.add_argument("--solana-recipient", metavar="PUBKEY")
+    update.add_argument("--commitment", choices=["confirmed", "finalized"])
+    update.add_argument("--finalized-above", metavar="AMOUNT",
+                        help="require `finalized` at or above this fiat amount")
+    update.add_argument("--payment-lifetime", type=int, metavar="SECONDS")
+    update.add_argument("--accept-late-payments", choices=["yes", "no"])
+    update.add_argument("--cfv", choices=["on", "off"], help="CFV discounts on or off")
+    _asset_option(update)
+    update.add_argument("--remove-asset", action="append", default=[], metavar="SYMBOL")
+
+
+def _asset_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--asset", action="append", default=[], metavar="SYMBOL:MINT:DECIMALS",
+                        help="accept an SPL token, e.g. USDC:EPjFWdd5...Dt1v:6 (repeatable)")
+
+
+def parse_asset(text: str) -> tuple[str, str, int]:
+    try:
+        symbol, mint, decimals = text.split(":")
+        return symbol.upper(), solana_address(mint), int(decimals)
+    except ValueError as exc:
+        raise SystemExit(f"paywatch: --asset {text!r}: expected SYMBOL:MINT:DECIMALS ({exc})"
+                         ) from None
 
 
 def _add_keys(commands: argparse._SubParsersAction) -> None:
@@ -79,6 +108,7 @@ def _stores_create(args: argparse.Namespace) -> int:
             recipient = solana_address(args.solana_recipient)
         except ValueError as exc:
             raise SystemExit(f"paywatch: --solana-recipient: {exc}") from None
+    assets = [parse_asset(a) for a in args.asset]
     currency = args.currency.upper()
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise SystemExit(f"paywatch: --currency {args.currency!r}: expected an ISO 4217 code")
@@ -91,6 +121,9 @@ def _stores_create(args: argparse.Namespace) -> int:
                 raise CommandError(f"a store with slug {slug!r} already exists") from None
             if recipient:
                 await stores.upsert_store_asset(conn, store["id"], "solana", "SOL", None, 9)
+            for symbol, mint, decimals in assets:
+                await stores.upsert_store_asset(conn, store["id"], "solana", symbol, mint,
+                                                decimals)
             await audit.record(conn, store_id=store["id"], actor=ACTOR, action="store.create",
                                object_type="store", object_id=store["id"],
                                after={"slug": slug, "name": args.name,
@@ -105,6 +138,60 @@ def _stores_list(args: argparse.Namespace) -> int:
     async def work(conn: asyncpg.Connection) -> int:
         for s in await stores.list_stores(conn):
             print(f"{s['slug']:<24} {s['id']}  {s['name']}  solana={s['solana_recipient'] or '-'}")
+        return 0
+
+    return with_connection(work)
+
+
+def _update_changes(args: argparse.Namespace) -> dict[str, object]:
+    changes: dict[str, object] = {}
+    if args.name:
+        changes["name"] = args.name
+    if args.solana_recipient:
+        try:
+            changes["solana_recipient"] = solana_address(args.solana_recipient)
+        except ValueError as exc:
+            raise SystemExit(f"paywatch: --solana-recipient: {exc}") from None
+    if args.commitment:
+        changes["commitment"] = args.commitment
+    if args.finalized_above is not None:
+        try:
+            changes["finalized_above"] = Decimal(args.finalized_above)
+        except InvalidOperation:
+            raise SystemExit("paywatch: --finalized-above: expected a decimal amount") from None
+    if args.payment_lifetime is not None:
+        changes["payment_lifetime_seconds"] = args.payment_lifetime
+    if args.accept_late_payments:
+        changes["accept_late_payments"] = args.accept_late_payments == "yes"
+    if args.cfv:
+        changes["cfv_policy"] = {"enabled": args.cfv == "on"}
+    return changes
+
+
+def _stores_update(args: argparse.Namespace) -> int:
+    changes = _update_changes(args)
+    assets = [parse_asset(a) for a in args.asset]
+
+    async def work(conn: asyncpg.Connection) -> int:
+        async with conn.transaction():
+            before = await _store_or_fail(conn, args.slug)
+            try:
+                row = await stores.update_store(conn, before["id"], changes)
+            except asyncpg.CheckViolationError as exc:
+                raise CommandError(f"refused by the database: {exc.constraint_name}") from None
+            if row["solana_recipient"]:
+                await stores.upsert_store_asset(conn, row["id"], "solana", "SOL", None, 9)
+            for symbol, mint, decimals in assets:
+                await stores.upsert_store_asset(conn, row["id"], "solana", symbol, mint,
+                                                decimals)
+            for symbol in args.remove_asset:
+                await stores.disable_store_asset(conn, row["id"], "solana", symbol.upper())
+            await audit.record(conn, store_id=row["id"], actor=ACTOR, action="store.update",
+                               object_type="store", object_id=row["id"],
+                               after={k: str(v) for k, v in changes.items()})
+            accepted = [a["asset"] for a in await stores.store_assets(conn, row["id"])
+                        if a["enabled"]]
+        print(f"updated store {args.slug}; accepts {', '.join(accepted) or 'nothing yet'}")
         return 0
 
     return with_connection(work)
