@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from db.orders import add_history
+
 PAYMENT_COLUMNS = (
     "store_id", "order_id", "chain", "asset", "mint", "decimals", "recipient", "reference",
     "amount_due", "required_commitment", "currency", "fiat_amount", "fiat_amount_due", "price",
@@ -71,11 +73,6 @@ WHERE id = $1 AND status = 'pending_payment'
 RETURNING id, number, status
 """
 
-INSERT_ORDER_HISTORY = """
-INSERT INTO order_status_history (order_id, from_status, to_status, reason, actor)
-VALUES ($1, $2, $3, $4, $5)
-"""
-
 SELECT_ORDER_FOR_PAYMENT = """
 SELECT id, number, status, currency, total FROM orders WHERE id = $1 AND store_id = $2
 """
@@ -120,8 +117,7 @@ async def mark_order_paid(conn: asyncpg.Connection, order_id: Any, actor: str,
                           reason: str) -> asyncpg.Record | None:
     order = await conn.fetchrow(MARK_ORDER_PAID, order_id)
     if order is not None:
-        await conn.execute(INSERT_ORDER_HISTORY, order_id, "pending_payment", "paid", reason,
-                           actor)
+        await add_history(conn, order_id, "pending_payment", "paid", reason, actor)
     return order
 
 
