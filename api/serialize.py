@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-from paywatch.money import format_units
 
 from api.models.payments import Payment, PaymentRequest, Transfer
+from paywatch.money import format_units
 
 
 def payment_out(row: asyncpg.Record, transfers: Sequence[asyncpg.Record]) -> Payment:
