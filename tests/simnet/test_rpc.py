@@ -198,3 +198,29 @@ async def test_finalized_is_later_than_confirmed(sim: SimnetServer, client: Asyn
     status = (await client.get_signature_statuses([sig])).value[0]
     assert str(status.confirmation_status).endswith("Finalized")
     assert status.confirmations is None
+
+
+async def test_simulate_and_fee_for_message(sim: SimnetServer, client: AsyncClient,
+                                            wallet: Wallet) -> None:
+    from solders.message import MessageV0
+    from solders.system_program import TransferParams, transfer
+    from solders.transaction import VersionedTransaction
+
+    blockhash = (await client.get_latest_blockhash()).value.blockhash
+    ok = MessageV0.try_compile(wallet.pubkey, [transfer(TransferParams(
+        from_pubkey=wallet.pubkey, to_pubkey=Keypair().pubkey(), lamports=10**9))], [],
+        blockhash)
+    simulated = (await client.simulate_transaction(
+        VersionedTransaction(ok, [wallet.keypair]))).value
+    assert simulated.err is None
+    assert simulated.units_consumed == 150
+    assert (await client.get_fee_for_message(ok)).value == 5000
+    too_much = MessageV0.try_compile(wallet.pubkey, [transfer(TransferParams(
+        from_pubkey=wallet.pubkey, to_pubkey=Keypair().pubkey(), lamports=10**15))], [],
+        blockhash)
+    failed = (await client.simulate_transaction(
+        VersionedTransaction(too_much, [wallet.keypair]))).value
+    assert failed.err is not None
+    assert any("insufficient lamports" in line for line in failed.logs)
+    # simulation changes nothing
+    assert (await client.get_balance(wallet.pubkey, Processed)).value == 100 * 10**9
