@@ -184,8 +184,9 @@ class Ledger:
 
     # ----- transactions ---------------------------------------------------------------------
 
-    def simulate(self, tx: VersionedTransaction) -> TransactionMetadata | FailedTransactionMetadata:
-        return self.svm.simulate_transaction(tx)  # type: ignore[return-value]
+    def simulate(self, tx: VersionedTransaction) -> Any:
+        """SimulatedTransactionInfo or FailedTransactionMetadata; both have meta()."""
+        return self.svm.simulate_transaction(tx)
 
     def submit(self, tx: VersionedTransaction) -> TxRecord:
         """Execute in the current slot. Refusals raise SendError; failures land with `err`."""

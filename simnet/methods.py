@@ -268,7 +268,7 @@ class Methods:
             raise RpcError(-32003, "Transaction signature verification failure")
         result = self.ledger.simulate(tx)
         failed = isinstance(result, FailedTransactionMetadata)
-        meta = result.meta() if failed else result
+        meta = result.meta()  # both outcomes carry TransactionMetadata behind meta()
         return {"context": self._context(config), "value": {
             "err": encoding.error_json(result.err()) if failed else None,
             "logs": list(meta.logs()), "accounts": None,

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
 
 from simnet.faults import Faults
 from simnet.methods import Methods, RpcError
+
+log = logging.getLogger("simnet.rpc")
 
 MAX_BODY = 50 * 1024 * 1024  # what agave's RPC accepts
 
@@ -33,6 +36,9 @@ def handle_one(methods: Methods, request: Any) -> dict[str, Any]:
         result = methods.call(request["method"], request.get("params"))
     except RpcError as exc:
         return {"jsonrpc": "2.0", "error": exc.json(), "id": rid}
+    except Exception:  # a bug in simnet: answer like a node does, and say so in the log
+        log.exception("internal error", extra={"method": request["method"]})
+        return _error(-32603, "Internal error", rid)
     return {"jsonrpc": "2.0", "result": result, "id": rid}
 
 
