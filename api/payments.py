@@ -31,6 +31,7 @@ from api.serialize import payment_out
 from db import audit, events, stores
 from db import payments as db
 from paywatch.metrics import PAYMENTS_CREATED
+from paywatch.payment_updates import pay_order
 from paywatch.payments import (
     PaymentAsk,
     clocks,
@@ -215,8 +216,8 @@ async def settle_payment(request: web.Request) -> web.Response:
         await events.emit(conn, store_id=store_id, type_="payment.confirmed",
                           data={**out, "settled_by_hand": True, "reason": body.reason},
                           payment_id=payment_id, order_id=row["order_id"])
-        if row["order_id"] is not None:
-            await _mark_order_paid(conn, row, who, body.reason)
+        await pay_order(conn, row, who.actor, f"payment {row['id']} settled by hand: "
+                        f"{body.reason}")
         await audit.record(conn, store_id=store_id, actor=who.actor, action="payment.settle",
                            object_type="payment", object_id=payment_id,
                            before={"status": before["status"], "exception": before["exception"]},
@@ -225,17 +226,6 @@ async def settle_payment(request: web.Request) -> web.Response:
         return 200, out
 
     return await run_once(request, who, work)
-
-
-async def _mark_order_paid(conn: asyncpg.Connection, payment: asyncpg.Record, who: Principal,
-                           reason: str) -> None:
-    order = await db.mark_order_paid(conn, payment["order_id"], who.actor,
-                                     f"payment {payment['id']} settled by hand: {reason}")
-    if order is not None:
-        await events.emit(conn, store_id=payment["store_id"], type_="order.paid",
-                          data={"order_id": str(order["id"]), "number": order["number"],
-                                "payment_id": str(payment["id"])},
-                          order_id=order["id"], payment_id=payment["id"])
 
 
 async def payment_qr(request: web.Request) -> web.Response:

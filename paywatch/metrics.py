@@ -16,3 +16,6 @@ BUILD_INFO = Gauge("paywatch_build_info", "Build information", ["version"])
 PAYMENTS_CREATED = Counter(
     "paywatch_payments_created_total", "Payments created", ["chain", "asset"]
 )
+PAYMENTS_CONFIRMED = Counter(
+    "paywatch_payments_confirmed_total", "Payments confirmed", ["chain", "asset"]
+)
