@@ -19,3 +19,31 @@ PAYMENTS_CREATED = Counter(
 PAYMENTS_CONFIRMED = Counter(
     "paywatch_payments_confirmed_total", "Payments confirmed", ["chain", "asset"]
 )
+RPC_REQUESTS = Counter(
+    "paywatch_rpc_requests_total", "JSON-RPC requests to chain nodes",
+    ["method", "endpoint", "outcome"],
+)
+RPC_LATENCY = Histogram(
+    "paywatch_rpc_latency_seconds", "JSON-RPC request latency", ["method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+NOTIFICATIONS = Counter(
+    "paywatch_ws_notifications_total", "WebSocket notifications received", ["chain"]
+)
+WS_RECONNECTS = Counter("paywatch_ws_reconnects_total", "WebSocket reconnects", ["chain"])
+OPEN_PAYMENTS = Gauge("paywatch_open_payments", "Payments being watched", ["chain"])
+QUEUE_DEPTH = Gauge("paywatch_watcher_queue_depth", "Signatures waiting to be fetched",
+                    ["chain"])
+TRANSFERS_REJECTED = Counter(
+    "paywatch_transfers_rejected_total", "Transfers that mention a payment but do not pay it",
+    ["chain", "reason"],
+)
+SECONDS_TO_CONFIRM = Histogram(
+    "paywatch_seconds_from_seen_to_confirmed", "From first seen to confirmed", ["chain"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+BACKFILL_SIGNATURES = Counter(
+    "paywatch_backfill_signatures_total", "Signatures read during backfill", ["chain"]
+)
+SLOT_LAG = Gauge("paywatch_slot_lag", "Node slot minus the slot the watcher processed last",
+                 ["chain"])
