@@ -1,0 +1,67 @@
+"""SQL for the chain watchers: open payments for the reference index, watched accounts,
+cursors, and payments close to expiry for reconciliation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+OPEN_STATUSES = ["pending", "detected", "expired"]
+
+SELECT_OPEN_PAYMENTS = """
+SELECT id, reference, recipient, asset, mint, memo FROM payments
+WHERE chain = $1 AND status = ANY($2::text[]) AND monitor_until > now()
+  AND reference IS NOT NULL
+"""
+
+SELECT_OPEN_PAYMENT = SELECT_OPEN_PAYMENTS + " AND id = $3"
+
+SELECT_WATCHED_ASSETS = """
+SELECT DISTINCT s.solana_recipient AS recipient, a.asset, a.mint
+FROM stores s JOIN store_assets a ON a.store_id = s.id
+WHERE a.chain = 'solana' AND a.enabled AND s.solana_recipient IS NOT NULL
+"""
+
+SELECT_CURSOR = "SELECT cursor, slot FROM watch_cursors WHERE chain = $1 AND account = $2"
+
+UPSERT_CURSOR = """
+INSERT INTO watch_cursors (chain, account, cursor, slot) VALUES ($1, $2, $3, $4)
+ON CONFLICT (chain, account) DO UPDATE
+SET cursor = EXCLUDED.cursor, slot = EXCLUDED.slot, updated_at = now()
+WHERE watch_cursors.slot <= EXCLUDED.slot
+"""
+
+SELECT_NEAR_EXPIRY = """
+SELECT id, reference FROM payments
+WHERE chain = $1 AND status = 'pending' AND reference IS NOT NULL
+  AND expires_at BETWEEN now() - interval '5 minutes' AND now() + interval '2 minutes'
+ORDER BY expires_at LIMIT $2
+"""
+
+
+async def open_payments(conn: asyncpg.Connection, chain: str) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_OPEN_PAYMENTS, chain, OPEN_STATUSES)
+
+
+async def open_payment(conn: asyncpg.Connection, chain: str,
+                       payment_id: Any) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_OPEN_PAYMENT, chain, OPEN_STATUSES, payment_id)
+
+
+async def watched_assets(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_WATCHED_ASSETS)
+
+
+async def cursor(conn: asyncpg.Connection, chain: str,
+                 account: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_CURSOR, chain, account)
+
+
+async def save_cursor(conn: asyncpg.Connection, chain: str, account: str, signature: str,
+                      slot: int) -> None:
+    await conn.execute(UPSERT_CURSOR, chain, account, signature, slot)
+
+
+async def near_expiry(conn: asyncpg.Connection, chain: str, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_NEAR_EXPIRY, chain, limit)

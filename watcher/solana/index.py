@@ -1,0 +1,83 @@
+"""The in-memory index reference -> open payment, O(1) per account key of a transaction.
+
+Loaded from the database at start; kept current from `paywatch_payments` notifications (any
+process may create or close a payment) and fully reloaded every `resync_s`, so a lost
+notification costs seconds, not a payment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+import asyncpg
+
+from db import watch
+from paywatch.metrics import OPEN_PAYMENTS
+from watcher.solana.matcher import OpenPayment
+
+log = logging.getLogger("paywatch.watcher.solana.index")
+CHAIN = "solana"
+
+
+def _open(row: asyncpg.Record) -> OpenPayment:
+    return OpenPayment(row["id"], row["reference"], row["recipient"], row["asset"],
+                       row["mint"], row["memo"])
+
+
+class ReferenceIndex:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.by_reference: dict[str, OpenPayment] = {}
+
+    def lookup(self, key: str) -> OpenPayment | None:
+        return self.by_reference.get(key)
+
+    def __len__(self) -> int:
+        return len(self.by_reference)
+
+    async def load(self) -> None:
+        async with self.pool.acquire() as conn:
+            rows = await watch.open_payments(conn, CHAIN)
+        self.by_reference = {r["reference"]: _open(r) for r in rows}
+        OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
+
+    async def refresh(self, payment_id: Any) -> None:
+        async with self.pool.acquire() as conn:
+            row = await watch.open_payment(conn, CHAIN, payment_id)
+        if row is not None:
+            self.by_reference[row["reference"]] = _open(row)
+        else:
+            for ref, payment in list(self.by_reference.items()):
+                if payment.id == payment_id:
+                    del self.by_reference[ref]
+        OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
+
+    async def follow(self, resync_s: float) -> None:
+        """LISTEN for changes on a dedicated connection; reload everything every resync_s."""
+        conn = await self.pool.acquire()
+        pending: set[asyncio.Task[None]] = set()
+
+        def on_notify(_c: Any, _pid: int, _channel: str, payload: str) -> None:
+            try:
+                note = json.loads(payload)
+                if note.get("chain") != CHAIN:
+                    return
+                task = asyncio.get_running_loop().create_task(
+                    self.refresh(uuid.UUID(note["id"])))
+            except (ValueError, KeyError):
+                log.warning("ignored a malformed payment notification")
+                return
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        await conn.add_listener("paywatch_payments", on_notify)
+        try:
+            while True:
+                await asyncio.sleep(resync_s)
+                await self.load()
+        finally:
+            await conn.remove_listener("paywatch_payments", on_notify)
+            await self.pool.release(conn)

@@ -1,0 +1,232 @@
+"""The Solana watcher: notifications and backfill feed one bounded queue of signatures; workers
+fetch each transaction (bounded by the RPC pool), match it against the reference index, and
+record transfers and settle payments in one database transaction; a tracker follows recorded
+transfers to `finalized` (or reverts them) with batched getSignatureStatuses, and a
+reconciliation pass looks references up directly for payments about to expire.
+
+Nothing about correctness lives in memory: transfers are unique per (chain, tx, instruction)
+and every state change is guarded, so processing a signature twice changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from db import transfers as db_transfers
+from db import watch
+from paywatch.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, TRANSFERS_REJECTED
+from paywatch.payment_updates import resettle
+from watcher.solana.accounts import watched_accounts
+from watcher.solana.index import ReferenceIndex
+from watcher.solana.matcher import Finding, match_transaction
+from watcher.solana.rpc import RpcError, RpcPool, RpcUnavailable
+from watcher.solana.stream import LogStream
+
+log = logging.getLogger("paywatch.watcher.solana")
+CHAIN = "solana"
+ACTOR = "watcher:solana"
+STATUS_BATCH = 256
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class WatcherConfig:
+    rpc_urls: list[str]
+    ws_urls: list[str]
+    commitment: str = "confirmed"
+    workers: int = 8
+    queue_size: int = 10_000
+    tracker_interval_s: float = 1.0
+    resync_s: float = 30.0
+    revert_after_s: float = 90.0
+    reconcile_batch: int = 20
+    idle_s: float = 60.0
+
+
+class SolanaWatcher:
+    def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession,
+                 config: WatcherConfig) -> None:
+        self.pool, self.config = pool, config
+        self.rpc = RpcPool(config.rpc_urls, session)
+        self.index = ReferenceIndex(pool)
+        self.queue: asyncio.Queue[str] = asyncio.Queue(config.queue_size)
+        self.done: OrderedDict[str, None] = OrderedDict()  # recently processed, to skip repeats
+        self.stream = LogStream(config.ws_urls, session, config.commitment, self.enqueue,
+                                self.backfill_all, idle_s=config.idle_s)
+
+    async def run(self) -> None:
+        await self.index.load()
+        await self.refresh_accounts()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.stream.run(), name="solana-stream")
+            tg.create_task(self.index.follow(self.config.resync_s), name="solana-index")
+            tg.create_task(self._every(self.config.tracker_interval_s, self.track),
+                           name="solana-tracker")
+            tg.create_task(self._every(self.config.resync_s, self.refresh_accounts),
+                           name="solana-accounts")
+            for n in range(self.config.workers):
+                tg.create_task(self._worker(), name=f"solana-worker-{n}")
+
+    async def refresh_accounts(self) -> None:
+        async with self.pool.acquire() as conn:
+            assets = await watch.watched_assets(conn)
+        self.stream.accounts = await watched_accounts(assets, self.rpc)
+
+    # ----- signatures in ------------------------------------------------------------------
+
+    def enqueue(self, signature: str) -> None:
+        if signature in self.done:
+            return
+        try:
+            self.queue.put_nowait(signature)
+        except asyncio.QueueFull:
+            # Dropping is safe: the next backfill finds it again from the cursor.
+            log.warning("signature queue full; leaving it to backfill")
+        QUEUE_DEPTH.labels(CHAIN).set(self.queue.qsize())
+
+    async def backfill_all(self) -> None:
+        for account in sorted(self.stream.accounts):
+            await self.backfill(account)
+
+    async def backfill(self, account: str) -> None:
+        """Everything since the account's cursor, oldest first, then move the cursor."""
+        async with self.pool.acquire() as conn:
+            row = await watch.cursor(conn, CHAIN, account)
+        until = row["cursor"] if row else None
+        newest: list[dict[str, Any]] = []
+        before = None
+        while True:
+            config: dict[str, Any] = {"limit": PAGE, "commitment": "confirmed"}
+            config |= {k: v for k, v in (("until", until), ("before", before)) if v}
+            page = await self.rpc.call("getSignaturesForAddress", [account, config])
+            newest += page
+            BACKFILL_SIGNATURES.labels(CHAIN).inc(len(page))
+            if len(page) < PAGE or until is None:  # first run: the newest page is enough
+                break
+            before = page[-1]["signature"]
+        for item in reversed(newest):
+            await self.process(item["signature"])
+        if newest:
+            async with self.pool.acquire() as conn:
+                await watch.save_cursor(conn, CHAIN, account, newest[0]["signature"],
+                                        int(newest[0]["slot"]))
+
+    async def _worker(self) -> None:
+        while True:
+            signature = await self.queue.get()
+            QUEUE_DEPTH.labels(CHAIN).set(self.queue.qsize())
+            try:
+                await self.process(signature)
+            except (RpcUnavailable, OSError, asyncpg.PostgresError) as exc:
+                log.warning("processing failed; retrying later",
+                            extra={"signature": signature, "error": str(exc)})
+                await asyncio.sleep(1)
+                self.enqueue(signature)
+            except Exception:
+                log.exception("unexpected error processing %s", signature)
+
+    # ----- one transaction --------------------------------------------------------------
+
+    async def process(self, signature: str) -> None:
+        if signature in self.done:
+            return
+        tx = await self._fetch(signature)
+        if tx is None:
+            return  # not visible at `confirmed` yet: the tracker or a backfill brings it back
+        findings = match_transaction(tx, self.index.lookup)
+        if findings:
+            await self._record(signature, tx, findings)
+        self._remember(signature)
+
+    async def _fetch(self, signature: str) -> dict[str, Any] | None:
+        for delay in (0, 0.2, 0.5, 1.0):
+            await asyncio.sleep(delay)
+            try:
+                tx = await self.rpc.call("getTransaction", [signature, {
+                    "encoding": "json", "commitment": "confirmed",
+                    "maxSupportedTransactionVersion": 0}])
+            except RpcError as exc:
+                log.warning("transaction not readable", extra={"signature": signature,
+                                                               "error": str(exc)})
+                return None
+            if tx is not None:
+                return tx if isinstance(tx, dict) and "transaction" in tx else None
+        return None
+
+    async def _record(self, signature: str, tx: dict[str, Any],
+                      findings: list[Finding]) -> None:
+        block_time = tx.get("blockTime")
+        when = datetime.fromtimestamp(block_time, UTC) if block_time else None
+        async with self.pool.acquire() as conn, conn.transaction():
+            touched = set()
+            for f in findings:
+                inserted = await db_transfers.insert_transfer(conn, {
+                    "chain": CHAIN, "tx_id": signature, "index": f.index,
+                    "payment_id": f.payment_id, "asset": f.asset, "mint": f.mint,
+                    "sender": f.sender, "recipient": f.recipient, "amount": f.amount,
+                    "slot": tx.get("slot"), "block_time": when,
+                    "status": "rejected" if f.reject_reason else "confirmed",
+                    "reject_reason": f.reject_reason})
+                if f.reject_reason and inserted:
+                    TRANSFERS_REJECTED.labels(CHAIN, f.reject_reason.split(":")[0]).inc()
+                if inserted and f.payment_id is not None and not f.reject_reason:
+                    touched.add(f.payment_id)
+            for payment_id in touched:
+                await resettle(conn, payment_id, ACTOR)
+
+    def _remember(self, signature: str) -> None:
+        self.done[signature] = None
+        while len(self.done) > 100_000:
+            self.done.popitem(last=False)
+
+    # ----- following transfers to the end ---------------------------------------------
+
+    async def track(self) -> None:
+        async with self.pool.acquire() as conn:
+            open_txs = await db_transfers.open_txs(conn, CHAIN, 10 * STATUS_BATCH)
+        for start in range(0, len(open_txs), STATUS_BATCH):
+            batch = open_txs[start:start + STATUS_BATCH]
+            answer = await self.rpc.call("getSignatureStatuses", [
+                [r["tx_id"] for r in batch], {"searchTransactionHistory": True}])
+            for row, status in zip(batch, answer["value"], strict=False):
+                await self._follow(row, status)
+        await self.reconcile()
+
+    async def _follow(self, row: asyncpg.Record, status: dict[str, Any] | None) -> None:
+        age = (datetime.now(UTC) - row["seen_at"]).total_seconds()
+        async with self.pool.acquire() as conn, conn.transaction():
+            if status is None and age > self.config.revert_after_s:
+                touched = await db_transfers.revert(conn, CHAIN, row["tx_id"])
+            elif status is not None and status.get("confirmationStatus") == "finalized":
+                touched = await db_transfers.advance(conn, CHAIN, row["tx_id"], "finalized")
+            else:
+                return
+            for payment_id in set(touched):
+                await resettle(conn, payment_id, ACTOR)
+
+    async def reconcile(self) -> None:
+        """Look the references of payments about to expire up directly (bounded per run)."""
+        async with self.pool.acquire() as conn:
+            rows = await watch.near_expiry(conn, CHAIN, self.config.reconcile_batch)
+        for row in rows:
+            found = await self.rpc.call("getSignaturesForAddress", [
+                row["reference"], {"limit": 10, "commitment": "confirmed"}])
+            for item in reversed(found):
+                await self.process(item["signature"])
+
+    async def _every(self, seconds: float, job: Any) -> None:
+        while True:
+            try:
+                await job()
+            except (RpcUnavailable, OSError, asyncpg.PostgresError) as exc:
+                log.warning("%s failed; will retry", job.__name__, extra={"error": str(exc)})
+            except RpcError as exc:
+                log.error("%s got an RPC error", job.__name__, extra={"error": str(exc)})
+            await asyncio.sleep(seconds)

@@ -1,0 +1,116 @@
+"""The watcher's WebSocket side: one logsSubscribe per watched account (never per payment), one
+slotSubscribe so that silence means a stalled socket, a single reader, and on every (re)connect
+a fresh set of subscriptions followed by a backfill, because nothing is replayed after a drop.
+
+Providers drop idle sockets and stalled ones go quiet without closing: aiohttp pings every
+`heartbeat_s`, and a read that waits longer than `idle_s` counts as a stall and reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from paywatch.metrics import NOTIFICATIONS, WS_RECONNECTS
+
+log = logging.getLogger("paywatch.watcher.solana.stream")
+CHAIN = "solana"
+
+
+class StreamStalled(Exception):
+    pass
+
+
+class LogStream:
+    def __init__(self, urls: list[str], session: aiohttp.ClientSession, commitment: str,
+                 on_signature: Callable[[str], None],
+                 on_connected: Callable[[], Awaitable[None]], *, idle_s: float = 60.0,
+                 heartbeat_s: float = 60.0, max_backoff_s: float = 15.0) -> None:
+        self.urls, self.session, self.commitment = urls, session, commitment
+        self.on_signature, self.on_connected = on_signature, on_connected
+        self.idle_s, self.heartbeat_s, self.max_backoff_s = idle_s, heartbeat_s, max_backoff_s
+        self.accounts: set[str] = set()
+        self.subscribed: dict[int, str] = {}
+        self.connected = asyncio.Event()
+        self._next_id = 0
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            url = self.urls[attempt % len(self.urls)]
+            try:
+                async with self.session.ws_connect(url, heartbeat=self.heartbeat_s) as ws:
+                    await self._session(ws)
+            except (aiohttp.ClientError, OSError, TimeoutError, StreamStalled) as exc:
+                log.warning("websocket lost; reconnecting",
+                            extra={"endpoint": url, "error": f"{type(exc).__name__}: {exc}"})
+            self.connected.clear()
+            WS_RECONNECTS.labels(CHAIN).inc()
+            attempt += 1
+            await asyncio.sleep(min(self.max_backoff_s, 0.2 * 2 ** min(attempt, 6))
+                                * random.uniform(0.5, 1.0))
+
+    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.subscribed.clear()
+        pending: dict[int, str] = {}
+        await self._send(ws, "slotSubscribe", [], pending, "slot")
+        backfill: asyncio.Task[None] | None = None
+        try:
+            while True:
+                for account in self.accounts - set(self.subscribed.values()) \
+                        - set(pending.values()):
+                    await self._send(ws, "logsSubscribe", [{"mentions": [account]},
+                                                           {"commitment": self.commitment}],
+                                     pending, account)
+                if backfill is None and not pending and self.subscribed:
+                    self.connected.set()
+                    backfill = asyncio.create_task(self.on_connected())
+                msg = await self._receive(ws)
+                self._handle(json.loads(msg), pending)
+        finally:
+            if backfill is not None and not backfill.done():
+                backfill.cancel()
+
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> str:
+        try:
+            msg = await ws.receive(timeout=self.idle_s)
+        except TimeoutError:
+            raise StreamStalled(f"no message for {self.idle_s} s") from None
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                        aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+            raise aiohttp.ClientConnectionError(f"websocket closed ({msg.type.name})")
+        return str(msg.data)
+
+    async def _send(self, ws: aiohttp.ClientWebSocketResponse, method: str, params: list[Any],
+                    pending: dict[int, str], account: str) -> None:
+        self._next_id += 1
+        pending[self._next_id] = account
+        await ws.send_json({"jsonrpc": "2.0", "id": self._next_id, "method": method,
+                            "params": params})
+
+    def _handle(self, message: Any, pending: dict[int, str]) -> None:
+        if not isinstance(message, dict):
+            return
+        if "id" in message and message["id"] in pending:
+            account = pending.pop(message["id"])
+            if "result" in message and account != "slot":
+                self.subscribed[int(message["result"])] = account
+            elif "error" in message:
+                log.error("subscription refused", extra={"account": account,
+                                                          "error": message["error"]})
+            return
+        if message.get("method") != "logsNotification":
+            return
+        try:
+            value = message["params"]["result"]["value"]
+            signature = str(value["signature"])
+        except (KeyError, TypeError):
+            log.warning("ignored a malformed logs notification")
+            return
+        NOTIFICATIONS.labels(CHAIN).inc()
+        self.on_signature(signature)
