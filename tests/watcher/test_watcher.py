@@ -43,3 +43,163 @@ async def test_sol_and_usdc_paid_exactly_are_confirmed(h: Harness) -> None:
             break
         await h.sim.wait_slots(1)
     assert statuses == {"finalized"}
+
+
+async def test_underpaid_then_topped_up_and_overpaid(h: Harness) -> None:
+    from paywatch.solanapay import build_transfer_url
+
+    await h.start_watcher()
+    short = await h.create("30")
+    over = await h.create("30")
+    due = int(short["amount_due"])
+    ref = short["payment_request"]["reference"]
+    recipient = str(h.merchant.pubkey())
+
+    def url(amount: int, reference: str) -> str:
+        return build_transfer_url(recipient=recipient, amount_base_units=amount, decimals=9,
+                                  spl_token=None, references=[reference])
+
+    await h.wallet.pay(url(due // 2, ref))
+    row = await h.wait_for(short["id"], "detected")
+    assert row["exception"] == "underpaid"
+    await h.wallet.pay(url(due - due // 2, ref))
+    row = await h.wait_for(short["id"], "confirmed")
+    assert (row["exception"], row["amount_received"]) == ("multiple", due)
+
+    await h.wallet.pay(url(int(over["amount_due"]) * 2, over["payment_request"]["reference"]))
+    row = await h.wait_for(over["id"], "confirmed")
+    assert row["exception"] == "overpaid"
+
+
+async def test_wrong_payments_are_recorded_as_rejected(h: Harness) -> None:
+    from solders.keypair import Keypair
+
+    from paywatch.solanapay import build_transfer_url
+
+    await h.start_watcher()
+    memo = await h.create("30", memo="ORD-9")
+    wrong_mint = await h.create("10", "USDC")
+    ref = memo["payment_request"]["reference"]
+    # the right recipient and amount, but another memo
+    await h.wallet.pay(build_transfer_url(
+        recipient=str(h.merchant.pubkey()), amount_base_units=int(memo["amount_due"]),
+        decimals=9, spl_token=None, references=[ref], memo="ORD-8"))
+    # a token the store did not ask for, into the right wallet
+    other_mint = await h.wallet.create_mint(6, 10**12)
+    await h.wallet.pay(build_transfer_url(
+        recipient=str(h.merchant.pubkey()), amount_base_units=10_000_000, decimals=6,
+        spl_token=str(other_mint), references=[wrong_mint["payment_request"]["reference"]]))
+    # paid to someone else entirely (the watcher sees it through reconciliation or not at
+    # all: it is not the store's account)
+    stranger = Keypair().pubkey()
+    await h.wallet.airdrop(stranger, 10**9)
+    for payment, reason in ((memo, "memo mismatch"), (wrong_mint, "wrong mint")):
+        for _ in range(100):
+            rows = await h.transfers(payment["id"])
+            if rows:
+                break
+            await h.sim.wait_slots(1)
+        assert [r["status"] for r in rows] == ["rejected"]
+        assert rows[0]["reject_reason"].startswith(reason)
+        assert (await h.payment(payment["id"]))["status"] == "pending"
+
+
+async def test_paid_after_expiry_is_paid_late(h: Harness) -> None:
+    await h.start_watcher()
+    late = await h.create("30")
+    # block times have one-second resolution: make the expiry unambiguously past
+    await h.pool.execute("UPDATE payments SET created_at = now() - interval '20 minutes', "
+                         "expires_at = now() - interval '5 minutes' WHERE id = $1",
+                         (await h.payment(late["id"]))["id"])
+    await h.wallet.pay(late["payment_request"]["url"])
+    for _ in range(100):
+        row = await h.payment(late["id"])
+        if row["exception"] == "paid_late":
+            break
+        await h.sim.wait_slots(1)
+    assert (row["status"], row["exception"]) == ("expired", "paid_late")
+    types = [e["type"] for e in await h.pool.fetch(
+        "SELECT type FROM events WHERE payment_id = $1 ORDER BY seq", row["id"])]
+    assert types == ["payment.created", "payment.paid_late"]
+
+
+async def test_two_references_paid_in_one_transaction(h: Harness) -> None:
+    from solders.instruction import AccountMeta, Instruction
+    from solders.pubkey import Pubkey
+    from solders.system_program import TransferParams, transfer
+
+    await h.start_watcher()
+    a, b = await h.create("30"), await h.create("60")
+    ixs = []
+    for p in (a, b):
+        ix = transfer(TransferParams(from_pubkey=h.wallet.pubkey, to_pubkey=h.merchant.pubkey(),
+                                     lamports=int(p["amount_due"])))
+        ref = Pubkey.from_string(p["payment_request"]["reference"])
+        ixs.append(Instruction(ix.program_id, ix.data, [
+            *ix.accounts, AccountMeta(ref, is_signer=False, is_writable=False)]))
+    await h.wallet.send(ixs)
+    for p in (a, b):
+        row = await h.wait_for(p["id"], "confirmed")
+        assert row["exception"] is None
+        assert row["amount_received"] == int(p["amount_due"])
+
+
+async def test_paid_while_the_watcher_is_down_is_found_by_backfill(h: Harness) -> None:
+    await h.start_watcher()
+    await h.stop_watcher()
+    payments = [await h.create("30"), await h.create("5", "USDC")]
+    for p in payments:
+        await h.wallet.pay(p["payment_request"]["url"])
+    await h.start_watcher()
+    for p in payments:
+        await h.wait_for(p["id"], "confirmed")
+    cursors = await h.pool.fetch("SELECT account FROM watch_cursors")
+    assert len(cursors) == 2
+
+
+async def test_websocket_closed_mid_stream_loses_nothing(h: Harness) -> None:
+    await h.start_watcher()
+    first, second = await h.create("30"), await h.create("31")
+    await h.sim.control({"action": "close_websockets"})
+    await h.wallet.pay(first["payment_request"]["url"])  # may land while reconnecting
+    await h.sim.control({"action": "close_websockets"})
+    await h.wallet.pay(second["payment_request"]["url"])
+    for p in (first, second):
+        await h.wait_for(p["id"], "confirmed")
+
+
+async def test_a_dead_fork_transaction_is_never_confirmed(h: Harness) -> None:
+    from solders.instruction import AccountMeta, Instruction
+    from solders.message import MessageV0
+    from solders.pubkey import Pubkey
+    from solders.system_program import TransferParams, transfer
+    from solders.transaction import VersionedTransaction
+
+    await h.start_watcher()
+    p = await h.create("30")
+    ix = transfer(TransferParams(from_pubkey=h.wallet.pubkey, to_pubkey=h.merchant.pubkey(),
+                                 lamports=int(p["amount_due"])))
+    ref = Pubkey.from_string(p["payment_request"]["reference"])
+    ix = Instruction(ix.program_id, ix.data, [*ix.accounts,
+                                             AccountMeta(ref, is_signer=False, is_writable=False)])
+    h.sim._clock.cancel()  # hold the slot so the transaction stays `processed`
+    blockhash, _ = h.sim.ledger.latest_blockhash()
+    record = h.sim.ledger.submit(VersionedTransaction(
+        MessageV0.try_compile(h.wallet.pubkey, [ix], [], blockhash), [h.wallet.keypair]))
+    assert h.sim.ledger.drop(record.signature)
+    for _ in range(20):
+        h.sim.ledger.advance()
+    await h.watcher.track()
+    row = await h.payment(p["id"])
+    assert (row["status"], row["amount_received"]) == ("pending", 0)
+    assert await h.transfers(p["id"]) == []
+
+
+async def test_primary_rpc_failing_fails_over(h: Harness) -> None:
+    async with SimnetServer(rpc_port=0, ws_port=0) as dead:
+        dead.faults.fail_next(10_000, "http_429")  # a primary that only rate-limits
+        await h.start_watcher(rpc_urls=[dead.rpc_url, h.sim.rpc_url])
+        p = await h.create("30")
+        await h.wallet.pay(p["payment_request"]["url"])
+        await h.wait_for(p["id"], "confirmed")
+        assert h.watcher.rpc.endpoints[0].failures > 0
