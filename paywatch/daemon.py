@@ -1,13 +1,17 @@
-"""`paywatch run`: the composition root. It opens the database, migrates, and serves the API;
-watchers and scheduled jobs join here as they are built. SIGINT/SIGTERM drain and exit 0."""
+"""`paywatch run`: the composition root. It opens the database, migrates, serves the API and
+runs the chain watchers (scheduled jobs join here later). SIGINT/SIGTERM drain and exit 0."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 
+import aiohttp
+import asyncpg
 from aiohttp import web
 
 from api.app import build_app
@@ -16,10 +20,12 @@ from paywatch import __version__
 from paywatch.database import open_database
 from paywatch.metrics import BUILD_INFO
 from paywatch.settings import Settings
+from watcher.solana.service import SolanaWatcher, WatcherConfig
 
 log = logging.getLogger("paywatch.daemon")
 
 SHUTDOWN_TIMEOUT_S = 10.0
+RESTART_DELAY_S = 5.0
 
 
 class StartupError(Exception):
@@ -38,6 +44,7 @@ async def run_daemon(settings: Settings, *, migrate: bool = True,
         runner = web.AppRunner(build_app(settings, db.pool, migrations),
                                shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
         await runner.setup()
+        watchers = _start_watchers(settings, db.pool)
         try:
             site = web.TCPSite(runner, settings.api_host, settings.api_port)
             await site.start()
@@ -48,6 +55,7 @@ async def run_daemon(settings: Settings, *, migrate: bool = True,
             await stop.wait()
             log.info("shutting down: draining requests")
         finally:
+            await _stop_watchers(watchers)
             await runner.cleanup()
     log.info("stopped cleanly")
 
@@ -63,6 +71,37 @@ async def _prepare_schema(migrator: Migrator, migrate: bool) -> None:
     if pending:
         log.warning("migrations pending and --no-migrate given; /readyz will say 503",
                     extra={"pending": [m.filename for m in pending]})
+
+
+def _start_watchers(settings: Settings, pool: asyncpg.Pool) -> list[asyncio.Task[None]]:
+    if not settings.solana_watch:
+        return []
+    config = WatcherConfig(settings.solana_rpc_urls, settings.solana_ws_urls,
+                           commitment=settings.solana_commitment)
+    return [asyncio.create_task(supervise("solana", lambda session: SolanaWatcher(
+        pool, session, config).run()), name="watcher-solana")]
+
+
+async def supervise(name: str, run: Callable[[aiohttp.ClientSession], Awaitable[None]]) -> None:
+    """Keep a watcher running: an unexpected error is logged and the watcher restarted (its
+    state is in the database, so a restart resumes from the cursors)."""
+    while True:
+        try:
+            async with aiohttp.ClientSession() as session:
+                await run(session)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("watcher stopped unexpectedly; restarting", extra={"chain": name})
+        await asyncio.sleep(RESTART_DELAY_S)
+
+
+async def _stop_watchers(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _bound_port(runner: web.AppRunner, settings: Settings) -> int:

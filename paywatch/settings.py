@@ -73,6 +73,8 @@ class Settings(BaseSettings):
         default_factory=lambda: ["ws://127.0.0.1:8900"]
     )
     solana_commitment: Commitment = "confirmed"
+    # Run the Solana watcher inside `paywatch run` (off: an API-only process).
+    solana_watch: bool = True
 
     # Pricing (issue 3): static tables, HTTP sources, cache and staleness.
     price_sources: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["static"])

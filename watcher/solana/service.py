@@ -47,6 +47,7 @@ class WatcherConfig:
     resync_s: float = 30.0
     revert_after_s: float = 90.0
     reconcile_batch: int = 20
+    accounts_s: float = 5.0
     idle_s: float = 60.0
 
 
@@ -63,13 +64,12 @@ class SolanaWatcher:
 
     async def run(self) -> None:
         await self.index.load()
-        await self.refresh_accounts()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.stream.run(), name="solana-stream")
             tg.create_task(self.index.follow(self.config.resync_s), name="solana-index")
             tg.create_task(self._every(self.config.tracker_interval_s, self.track),
                            name="solana-tracker")
-            tg.create_task(self._every(self.config.resync_s, self.refresh_accounts),
+            tg.create_task(self._every(self.config.accounts_s, self.refresh_accounts),
                            name="solana-accounts")
             for n in range(self.config.workers):
                 tg.create_task(self._worker(), name=f"solana-worker-{n}")
