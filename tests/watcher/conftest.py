@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 
+from paywatch.settings import Settings
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 
@@ -33,3 +35,10 @@ async def wallet(client: AsyncClient) -> Wallet:
     w = Wallet(Keypair(), client)
     await w.airdrop(w.pubkey, 100 * 10**9)
     return w
+
+
+@pytest.fixture
+def settings(db_dsn: str, tmp_path: Path) -> Settings:
+    """The API for these tests creates payments in bursts: no per-key rate limit."""
+    return Settings(database_url=db_dsn, data_dir=tmp_path, api_rate_limit_per_minute=10**9,
+                    _env_file=None)

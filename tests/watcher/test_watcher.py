@@ -203,3 +203,33 @@ async def test_primary_rpc_failing_fails_over(h: Harness) -> None:
         await h.wallet.pay(p["payment_request"]["url"])
         await h.wait_for(p["id"], "confirmed")
         assert h.watcher.rpc.endpoints[0].failures > 0
+
+
+async def test_a_thousand_payments_paid_concurrently_confirm_exactly_once(h: Harness) -> None:
+    import asyncio
+
+    await h.start_watcher()
+    payments = [await h.create("1") for _ in range(1000)]
+    for start in range(0, len(payments), 100):
+        await asyncio.gather(*(h.wallet.pay(p["payment_request"]["url"])
+                               for p in payments[start:start + 100]))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
+    while loop.time() < deadline:
+        left = await h.pool.fetchval("SELECT count(*) FROM payments WHERE status <> 'confirmed'")
+        if left == 0:
+            break
+        await asyncio.sleep(0.2)
+    assert left == 0
+    sent = sum(int(p["amount_due"]) for p in payments)
+    recorded = await h.pool.fetchval(
+        "SELECT sum(amount) FROM transfers WHERE status <> 'rejected' AND payment_id IS NOT NULL")
+    assert recorded == sent
+    assert await h.pool.fetchval("SELECT count(*) FROM transfers") == 1000
+    per_payment = await h.pool.fetch(
+        "SELECT payment_id, count(*) AS n FROM events WHERE type = 'payment.confirmed' "
+        "GROUP BY payment_id")
+    assert len(per_payment) == 1000
+    assert {r["n"] for r in per_payment} == {1}
+    assert await h.pool.fetchval(
+        "SELECT count(*) FROM payments WHERE amount_received <> amount_due") == 0
