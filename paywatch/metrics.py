@@ -39,11 +39,13 @@ TRANSFERS_REJECTED = Counter(
     ["chain", "reason"],
 )
 SECONDS_TO_CONFIRM = Histogram(
-    "paywatch_seconds_from_seen_to_confirmed", "From first seen to confirmed", ["chain"],
+    "paywatch_seconds_from_detected_to_confirmed",
+    "From a payment's first detection to its confirmation", ["chain"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
 BACKFILL_SIGNATURES = Counter(
     "paywatch_backfill_signatures_total", "Signatures read during backfill", ["chain"]
 )
-SLOT_LAG = Gauge("paywatch_slot_lag", "Node slot minus the slot the watcher processed last",
+SLOT_LAG = Gauge("paywatch_slot_lag",
+                 "Slots between the WebSocket's newest slot and the RPC node's confirmed slot",
                  ["chain"])

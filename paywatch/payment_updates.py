@@ -11,7 +11,7 @@ import asyncpg
 
 from db import events, transfers
 from db.payments import mark_order_paid
-from paywatch.metrics import PAYMENTS_CONFIRMED
+from paywatch.metrics import PAYMENTS_CONFIRMED, SECONDS_TO_CONFIRM
 from paywatch.settlement import Decision, PaymentFacts, TransferFact, decide, tolerance_units
 
 log = logging.getLogger("paywatch.settlement")
@@ -59,6 +59,8 @@ async def _emit(conn: asyncpg.Connection, payment: asyncpg.Record, before: Payme
                           payment_id=payment["id"], order_id=payment["order_id"])
     if decision.status == "confirmed" and before.status != "confirmed":
         PAYMENTS_CONFIRMED.labels(payment["chain"], payment["asset"]).inc()
+        SECONDS_TO_CONFIRM.labels(payment["chain"]).observe(
+            (payment["confirmed_at"] - payment["detected_at"]).total_seconds())
         await pay_order(conn, payment, actor, f"payment {payment['id']} confirmed")
     log.info("payment %s -> %s", payment["id"], decision.status,
              extra={"exception": decision.exception, "received": decision.amount_received})

@@ -21,7 +21,7 @@ import asyncpg
 
 from db import transfers as db_transfers
 from db import watch
-from paywatch.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, TRANSFERS_REJECTED
+from paywatch.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG, TRANSFERS_REJECTED
 from paywatch.payment_updates import resettle
 from watcher.solana.accounts import watched_accounts
 from watcher.solana.index import ReferenceIndex
@@ -71,6 +71,7 @@ class SolanaWatcher:
                            name="solana-tracker")
             tg.create_task(self._every(self.config.accounts_s, self.refresh_accounts),
                            name="solana-accounts")
+            tg.create_task(self._every(10.0, self.measure_lag), name="solana-lag")
             for n in range(self.config.workers):
                 tg.create_task(self._worker(), name=f"solana-worker-{n}")
 
@@ -210,6 +211,11 @@ class SolanaWatcher:
                 return
             for payment_id in set(touched):
                 await resettle(conn, payment_id, ACTOR)
+
+    async def measure_lag(self) -> None:
+        if self.stream.last_slot:
+            confirmed = await self.rpc.call("getSlot", [{"commitment": "confirmed"}])
+            SLOT_LAG.labels(CHAIN).set(max(0, self.stream.last_slot - int(confirmed)))
 
     async def reconcile(self) -> None:
         """Look the references of payments about to expire up directly (bounded per run)."""

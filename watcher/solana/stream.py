@@ -8,6 +8,7 @@ Providers drop idle sockets and stalled ones go quiet without closing: aiohttp p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -37,6 +38,7 @@ class LogStream:
         self.accounts: set[str] = set()
         self.subscribed: dict[int, str] = {}
         self.connected = asyncio.Event()
+        self.last_slot = 0  # the newest slot the WebSocket announced
         self._next_id = 0
 
     async def run(self) -> None:
@@ -103,6 +105,10 @@ class LogStream:
             elif "error" in message:
                 log.error("subscription refused", extra={"account": account,
                                                           "error": message["error"]})
+            return
+        if message.get("method") == "slotNotification":
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                self.last_slot = int(message["params"]["result"]["slot"])
             return
         if message.get("method") != "logsNotification":
             return
