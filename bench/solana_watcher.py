@@ -1,0 +1,166 @@
+"""Solana watcher: RPC load against the number of open payments, and confirmation latency.
+
+    .venv/bin/python bench/solana_watcher.py [--sizes 10,1000,10000] [--window 20] [--paid 20]
+
+For each size: a fresh database with that many open payments (made through the API), simnet
+in process, the watcher running; during `--window` seconds `--paid` payments are paid at a
+steady pace. Prints RPC requests per minute (by method), subscriptions, and the time from each
+transfer reaching `confirmed` on simnet to its payment's confirmed row (p50, p99).
+Uses PAYWATCH_DATABASE_URL's server when set, else an embedded PostgreSQL. Asserts nothing."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import REGISTRY
+from solana.rpc.async_api import AsyncClient
+from solders.keypair import Keypair
+
+from api.app import build_app
+from db import api_keys, stores
+from db.embedded import EmbeddedPostgres, ensure_database, with_database
+from db.migrator import Migrator
+from db.pool import connect, create_pool
+from paywatch.apikeys import display_prefix, generate_key, hash_key
+from paywatch.settings import Settings
+from simnet.server import SimnetServer
+from simnet.wallet import Wallet
+from watcher.solana.service import SolanaWatcher, WatcherConfig
+
+
+def rpc_counts() -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for metric in REGISTRY.collect():
+        if metric.name == "paywatch_rpc_requests":
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    method = sample.labels["method"]
+                    counts[method] = counts.get(method, 0) + sample.value
+    return counts
+
+
+async def database(admin_dsn: str) -> str:
+    name = f"pwbench_{uuid.uuid4().hex[:8]}"
+    await ensure_database(admin_dsn, name)
+    dsn = with_database(admin_dsn, name)
+    conn = await connect(dsn)
+    await Migrator(conn, progress=lambda _l: None).up()
+    await conn.close()
+    return dsn
+
+
+async def store_and_key(pool: Any, recipient: str) -> str:
+    key = generate_key()
+    async with pool.acquire() as conn:
+        store = await stores.insert_store(conn, f"bench-{uuid.uuid4().hex[:6]}", "Bench",
+                                          recipient)
+        await stores.upsert_store_asset(conn, store["id"], "solana", "SOL", None, 9)
+        await api_keys.insert_key(conn, store["id"], "bench", display_prefix(key),
+                                  hash_key(key), ["payments:read", "payments:write"])
+    return key
+
+
+async def create_payments(client: TestClient, key: str, count: int) -> list[dict[str, Any]]:
+    made: list[dict[str, Any]] = []
+
+    async def one() -> None:
+        resp = await client.post("/v1/payments", headers={"Authorization": f"Bearer {key}"},
+                                 json={"amount": "1", "currency": "USD", "asset": "SOL"})
+        made.append(await resp.json())
+
+    for start in range(0, count, 200):
+        await asyncio.gather(*(one() for _ in range(min(200, count - start))))
+        print(f"  created {len(made)}/{count} open payments", end="\r", flush=True)
+    print()
+    return made
+
+
+async def run_size(admin_dsn: str, size: int, window: float, paid: int) -> list[float]:
+    dsn = await database(admin_dsn)
+    pool = await create_pool(dsn, max_size=20)
+    settings = Settings(database_url=dsn, api_rate_limit_per_minute=10**9, _env_file=None)
+    async with SimnetServer(rpc_port=0, ws_port=0, slot_ms=400) as sim, \
+            aiohttp.ClientSession() as session:
+        wallet = Wallet(Keypair(), AsyncClient(sim.rpc_url, commitment="confirmed"))
+        await wallet.airdrop(wallet.pubkey, 1000 * 10**9)
+        merchant = Keypair().pubkey()
+        await wallet.airdrop(merchant, 10**9)
+        key = await store_and_key(pool, str(merchant))
+        client = TestClient(TestServer(build_app(settings, pool)))
+        await client.start_server()
+        payments = await create_payments(client, key, size)
+        confirmed_at: dict[str, float] = {}
+        sim.ledger.listeners.append(
+            lambda kind, rec: confirmed_at.setdefault(rec.signature, time.time())
+            if kind == "confirmed" else None)
+        watcher = SolanaWatcher(pool, session, WatcherConfig([sim.rpc_url], [sim.ws_url]))
+        task = asyncio.create_task(watcher.run())
+        await asyncio.wait_for(watcher.stream.connected.wait(), 30)
+        await asyncio.sleep(2)  # let start-up backfill settle before counting
+        before, started = rpc_counts(), time.monotonic()
+        signatures = {}
+        for p in payments[:paid]:
+            signatures[p["id"]] = await wallet.pay(p["payment_request"]["url"])
+            await asyncio.sleep(window / paid / 2)
+        await asyncio.sleep(max(0.0, window - (time.monotonic() - started)))
+        elapsed = time.monotonic() - started
+        after = rpc_counts()
+        per_minute = {m: (after.get(m, 0) - before.get(m, 0)) * 60 / elapsed for m in after}
+        total = sum(per_minute.values())
+        shown = ", ".join(f"{m} {v:.0f}" for m, v in sorted(per_minute.items()) if v)
+        print(f"{size:>7} open: {total:7.0f} RPC requests/min ({shown}); "
+              f"{len(watcher.stream.subscribed)} log subscriptions + 1 slot subscription")
+        latencies = []
+        async with pool.acquire() as conn:
+            for payment_id, sig in signatures.items():
+                row = await conn.fetchrow("SELECT extract(epoch FROM confirmed_at) AS t "
+                                          "FROM payments WHERE id = $1", uuid.UUID(payment_id))
+                if row["t"] is not None and sig in confirmed_at:
+                    latencies.append(float(row["t"]) - confirmed_at[sig])
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+    await pool.close()
+    return latencies
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,1000,10000")
+    parser.add_argument("--window", type=float, default=20.0)
+    parser.add_argument("--paid", type=int, default=20)
+    args = parser.parse_args()
+    embedded = None
+    admin = os.environ.get("PAYWATCH_DATABASE_URL")
+    if not admin:
+        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp()))
+        admin = with_database(await embedded.start(), "postgres")
+    print(f"window {args.window:.0f} s per size, {args.paid} payments paid in each, "
+          f"slot 400 ms, commitment confirmed")
+    latencies: list[float] = []
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            latencies += await run_size(admin, size, args.window, args.paid)
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+    if latencies:
+        ordered = sorted(latencies)
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        print(f"transfer confirmed on simnet -> payment confirmed row: "
+              f"p50 {statistics.median(ordered) * 1000:.0f} ms, "
+              f"p99 {p99 * 1000:.0f} ms (n={len(ordered)})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
