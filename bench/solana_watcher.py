@@ -30,6 +30,7 @@ from api.app import build_app
 from db import api_keys, stores
 from db.embedded import EmbeddedPostgres, ensure_database, with_database
 from db.migrator import Migrator
+from db.payments import get_payment_public
 from db.pool import connect, create_pool
 from paywatch.apikeys import display_prefix, generate_key, hash_key
 from paywatch.settings import Settings
@@ -123,10 +124,9 @@ async def run_size(admin_dsn: str, size: int, window: float, paid: int) -> list[
         latencies = []
         async with pool.acquire() as conn:
             for payment_id, sig in signatures.items():
-                row = await conn.fetchrow("SELECT extract(epoch FROM confirmed_at) AS t "
-                                          "FROM payments WHERE id = $1", uuid.UUID(payment_id))
-                if row["t"] is not None and sig in confirmed_at:
-                    latencies.append(float(row["t"]) - confirmed_at[sig])
+                row = await get_payment_public(conn, uuid.UUID(payment_id))
+                if row["confirmed_at"] is not None and sig in confirmed_at:
+                    latencies.append(row["confirmed_at"].timestamp() - confirmed_at[sig])
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await client.close()
