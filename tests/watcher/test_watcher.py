@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
@@ -233,3 +234,95 @@ async def test_a_thousand_payments_paid_concurrently_confirm_exactly_once(h: Har
     assert {r["n"] for r in per_payment} == {1}
     assert await h.pool.fetchval(
         "SELECT count(*) FROM payments WHERE amount_received <> amount_due") == 0
+
+
+async def wait_rejected(h: Harness, payment_id: str) -> list:
+    for _ in range(200):
+        rows = await h.transfers(payment_id)
+        if rows:
+            return rows
+        await h.sim.wait_slots(1)
+    return []
+
+
+async def test_reconciliation_finds_money_sent_to_the_wrong_wallet(h: Harness) -> None:
+    from solders.keypair import Keypair
+
+    from paywatch.solanapay import build_transfer_url
+
+    await h.start_watcher()
+    soon = await h.create("30", expires_in=60)  # close to expiry: reconciled by reference
+    stranger = Keypair().pubkey()
+    await h.wallet.airdrop(stranger, 10**9)
+    await h.wallet.pay(build_transfer_url(
+        recipient=str(stranger), amount_base_units=int(soon["amount_due"]), decimals=9,
+        spl_token=None, references=[soon["payment_request"]["reference"]]))
+    rows = await wait_rejected(h, soon["id"])
+    assert [r["status"] for r in rows] == ["rejected"]
+    assert rows[0]["reject_reason"].startswith("wrong recipient")
+    assert (await h.payment(soon["id"]))["status"] == "pending"
+
+
+async def test_a_failed_transaction_is_recorded_and_does_not_pay(h: Harness) -> None:
+    import base64
+
+    from solders.instruction import AccountMeta, Instruction
+    from solders.message import MessageV0
+    from solders.pubkey import Pubkey
+    from solders.system_program import TransferParams, transfer
+    from solders.transaction import VersionedTransaction
+
+    await h.start_watcher()
+    p = await h.create("30")
+    pay = transfer(TransferParams(from_pubkey=h.wallet.pubkey, to_pubkey=h.merchant.pubkey(),
+                                  lamports=int(p["amount_due"])))
+    too_much = transfer(TransferParams(from_pubkey=h.wallet.pubkey,
+                                       to_pubkey=h.merchant.pubkey(), lamports=10**18))
+    ref = AccountMeta(Pubkey.from_string(p["payment_request"]["reference"]), False, False)
+    ixs = [Instruction(pay.program_id, pay.data, [*pay.accounts, ref]), too_much]
+    blockhash, _ = h.sim.ledger.latest_blockhash()
+    tx = VersionedTransaction(MessageV0.try_compile(h.wallet.pubkey, ixs, [], blockhash),
+                              [h.wallet.keypair])
+    async with aiohttp.ClientSession() as s, s.post(h.sim.rpc_url, json={
+            "jsonrpc": "2.0", "id": 1, "method": "sendTransaction",
+            "params": [base64.b64encode(bytes(tx)).decode(),
+                       {"encoding": "base64", "skipPreflight": True}]}) as resp:
+        assert "result" in await resp.json()
+    rows = await wait_rejected(h, p["id"])
+    assert rows[0]["reject_reason"].startswith("transaction failed")
+    assert (await h.payment(p["id"]))["status"] == "pending"
+
+
+async def test_payments_created_after_start_arrive_by_notify(h: Harness) -> None:
+    await h.start_watcher(resync_s=3600)  # no resync during the test: only NOTIFY can help
+    p = await h.create("30")
+    await h.wallet.pay(p["payment_request"]["url"])
+    await h.wait_for(p["id"], "confirmed")
+
+
+async def test_the_tracker_reverts_a_transfer_whose_transaction_vanished(h: Harness) -> None:
+    import uuid
+
+    import base58
+
+    await h.pool.execute("UPDATE stores SET commitment = 'finalized'")
+    p = await h.create("30")
+    payment_id = uuid.UUID(p["id"])
+    ghost = base58.b58encode(bytes(range(64))).decode()
+    async with h.pool.acquire() as conn, conn.transaction():
+        from db import transfers
+        from paywatch.payment_updates import resettle
+
+        await transfers.insert_transfer(conn, {
+            "chain": "solana", "tx_id": ghost, "index": 0, "payment_id": payment_id,
+            "asset": "SOL", "recipient": str(h.merchant.pubkey()),
+            "amount": int(p["amount_due"]), "status": "confirmed"})
+        await resettle(conn, payment_id, "test")
+    await h.pool.execute("UPDATE transfers SET seen_at = now() - interval '1 hour'")
+    assert (await h.payment(p["id"]))["status"] == "detected"
+    await h.start_watcher()
+    await h.wait_for(p["id"], "pending")
+    assert [r["status"] for r in await h.transfers(p["id"])] == ["reverted"]
+    types = [e["type"] for e in await h.pool.fetch(
+        "SELECT type FROM events WHERE payment_id = $1 ORDER BY seq", payment_id)]
+    assert types == ["payment.created", "payment.detected", "payment.reverted"]
