@@ -326,3 +326,48 @@ async def test_the_tracker_reverts_a_transfer_whose_transaction_vanished(h: Harn
     types = [e["type"] for e in await h.pool.fetch(
         "SELECT type FROM events WHERE payment_id = $1 ORDER BY seq", payment_id)]
     assert types == ["payment.created", "payment.detected", "payment.reverted"]
+
+
+async def fee_mint(h: Harness, basis_points: int) -> str:
+    """A Token-2022 mint with a transfer fee, funded to the test wallet."""
+    from solders.keypair import Keypair
+    from solders.system_program import CreateAccountParams, create_account
+    from spl.token.constants import TOKEN_2022_PROGRAM_ID
+    from spl.token.instructions import initialize_mint2, initialize_transfer_fee_config
+    from spl.token.models import InitializeMint2Params, InitializeTransferFeeConfigParams
+
+    mint = Keypair()
+    space = 165 + 1 + 4 + 108  # mint, padding, account type, TransferFeeConfig TLV entry
+    rent = (await h.wallet.client.get_minimum_balance_for_rent_exemption(space)).value
+    await h.wallet.send([
+        create_account(CreateAccountParams(from_pubkey=h.wallet.pubkey,
+                                           to_pubkey=mint.pubkey(), lamports=rent,
+                                           space=space, owner=TOKEN_2022_PROGRAM_ID)),
+        initialize_transfer_fee_config(InitializeTransferFeeConfigParams(
+            program_id=TOKEN_2022_PROGRAM_ID, mint=mint.pubkey(),
+            transfer_fee_config_authority=h.wallet.pubkey,
+            withdraw_withheld_authority=h.wallet.pubkey,
+            transfer_fee_basis_points=basis_points, maximum_fee=10**12)),
+        initialize_mint2(InitializeMint2Params(decimals=6, program_id=TOKEN_2022_PROGRAM_ID,
+                                               mint=mint.pubkey(),
+                                               mint_authority=h.wallet.pubkey)),
+    ], [mint])
+    await h.wallet.mint_to(mint.pubkey(), h.wallet.pubkey, 10**12, TOKEN_2022_PROGRAM_ID)
+    return str(mint.pubkey())
+
+
+async def test_token_2022_with_a_transfer_fee_counts_what_arrived(h: Harness) -> None:
+    from db import stores
+
+    mint = await fee_mint(h, 100)  # a 1 % fee, taken from what the recipient receives
+    async with h.pool.acquire() as conn:
+        store_id = await conn.fetchval("SELECT id FROM stores WHERE slug = 'chainshop'")
+        await stores.upsert_store_asset(conn, store_id, "solana", "USDC", mint, 6)
+    await h.start_watcher()
+    p = await h.create("10", "USDC")
+    assert p["mint"] == mint
+    await h.wallet.pay(p["payment_request"]["url"])  # sends exactly 10.000000
+    row = await h.wait_for(p["id"], "detected")
+    assert (row["exception"], row["amount_received"]) == ("underpaid", 9_900_000)
+    [transfer] = await h.transfers(p["id"])
+    assert transfer["amount"] == 9_900_000  # what arrived, not what was sent
