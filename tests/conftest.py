@@ -12,10 +12,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solders.keypair import Keypair
 
 from api.app import build_app
 from db.pool import create_pool
 from paywatch.settings import Settings
+from simnet.server import SimnetServer
+from simnet.wallet import Wallet
 from tests.pg import DatabaseFactory, server_dsn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,3 +133,28 @@ async def api_client(pool: asyncpg.Pool, **overrides: object) -> AsyncIterator[T
         yield client
     finally:
         await client.close()
+
+
+# ----- a local Solana chain (simnet) with fast slots, a client and a funded wallet -----
+
+SIM_FINALIZE_DEPTH = 8
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimnetServer]:
+    async with SimnetServer(rpc_port=0, ws_port=0, slot_ms=20,
+                            finalize_depth=SIM_FINALIZE_DEPTH) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(sim: SimnetServer) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(sim.rpc_url, commitment=Confirmed, timeout=10) as c:
+        yield c
+
+
+@pytest.fixture
+async def wallet(client: AsyncClient) -> Wallet:
+    w = Wallet(Keypair(), client)
+    await w.airdrop(w.pubkey, 100 * 10**9)
+    return w
