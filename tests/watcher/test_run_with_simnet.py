@@ -24,6 +24,20 @@ def post(url: str, key: str, body: dict) -> dict:
         return json.loads(resp.read())
 
 
+def wait_for_rpc(url: str, seconds: float = 30) -> None:
+    """simnet runs in another process: wait until it answers before using it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            answer = post(url, "", {"jsonrpc": "2.0", "id": 1, "method": "getHealth"})
+            if answer.get("result") == "ok":
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "simnet did not start"
+        time.sleep(0.1)
+
+
 def test_run_confirms_a_payment_paid_with_simnet_pay(db_dsn: str, tmp_path: Path) -> None:
     rpc_port, ws_port = free_port(), free_port()
     rpc_url, ws_url = f"http://127.0.0.1:{rpc_port}", f"ws://127.0.0.1:{ws_port}"
@@ -36,6 +50,7 @@ def test_run_confirms_a_payment_paid_with_simnet_pay(db_dsn: str, tmp_path: Path
            "timeout": 120}
     daemon = None
     try:
+        wait_for_rpc(rpc_url)
         subprocess.run([PAYWATCH, "simnet", "airdrop", MERCHANT, "1", "--rpc-url", rpc_url],
                        **cli)
         subprocess.run([PAYWATCH, "stores", "create", "Demo", "--solana-recipient", MERCHANT],
