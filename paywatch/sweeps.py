@@ -1,0 +1,37 @@
+"""Sweeps run by the scheduler: batched, so a million stale payments never hold one long
+transaction, and safe to run in several processes at once (see db/sweeps.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from db import sweeps
+
+log = logging.getLogger("paywatch.sweeps")
+BATCH = 5_000
+
+Batch = Callable[[asyncpg.Connection, int], Awaitable[int]]
+
+
+async def sweep(pool: asyncpg.Pool, batch: Batch, name: str, size: int = BATCH) -> int:
+    """Run `batch` until a batch comes back short; each batch commits on its own."""
+    total = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            done = await batch(conn, size)
+        total += done
+        if done:
+            log.info("%s: %d so far", name, total)
+        if done < size:
+            return total
+
+
+async def expire_payments(pool: asyncpg.Pool, size: int = BATCH) -> int:
+    return await sweep(pool, sweeps.expire_batch, "expired payments", size)
+
+
+async def invalidate_payments(pool: asyncpg.Pool, size: int = BATCH) -> int:
+    return await sweep(pool, sweeps.invalidate_batch, "invalid payments", size)

@@ -1,0 +1,56 @@
+"""Sweeps: every stale payment expired once, with one event, even with two sweepers at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from aiohttp.test_utils import TestClient
+
+from db.pool import create_pool
+from paywatch.sweeps import expire_payments, invalidate_payments
+
+
+async def make_payments(api: TestClient, headers: dict[str, str], count: int) -> None:
+    for start in range(0, count, 50):
+        answers = await asyncio.gather(*(api.post("/v1/payments", headers=headers, json={
+            "amount": "1", "currency": "USD", "asset": "SOL"}) for _ in range(
+            min(50, count - start))))
+        assert {a.status for a in answers} == {201}
+
+
+async def test_two_concurrent_sweeps_expire_each_payment_once(
+        pool: asyncpg.Pool, db_dsn: str, api: TestClient, merchant: dict[str, str]) -> None:
+    await make_payments(api, merchant, 300)
+    await pool.execute("UPDATE payments SET created_at = now() - interval '1 hour', "
+                       "expires_at = now() - interval '30 minutes'")
+    other = await create_pool(db_dsn, max_size=4)  # a second process, as far as locks go
+    try:
+        counts = await asyncio.gather(expire_payments(pool, size=20),
+                                      expire_payments(other, size=20))
+    finally:
+        await other.close()
+    assert sum(counts) == 300
+    assert await pool.fetchval("SELECT count(*) FROM payments WHERE status = 'expired'") == 300
+    per_payment = await pool.fetch("SELECT payment_id, count(*) AS n FROM events "
+                                   "WHERE type = 'payment.expired' GROUP BY payment_id")
+    assert len(per_payment) == 300
+    assert {r["n"] for r in per_payment} == {1}
+    assert await expire_payments(pool) == 0  # running again changes nothing
+
+
+async def test_sweeps_leave_fresh_payments_and_invalidate_stale_detections(
+        pool: asyncpg.Pool, api: TestClient, merchant: dict[str, str]) -> None:
+    await make_payments(api, merchant, 3)
+    ids = [r["id"] for r in await pool.fetch("SELECT id FROM payments ORDER BY created_at")]
+    await pool.execute("UPDATE payments SET status = 'detected', detected_at = now(), "
+                       "confirm_deadline_at = now() - interval '1 s' WHERE id = $1", ids[0])
+    await pool.execute("UPDATE payments SET status = 'detected', detected_at = now(), "
+                       "confirm_deadline_at = now() + interval '1 hour' WHERE id = $1", ids[1])
+    assert await expire_payments(pool) == 0
+    assert await invalidate_payments(pool) == 1
+    statuses = [r["status"] for r in await pool.fetch(
+        "SELECT status FROM payments ORDER BY created_at")]
+    assert statuses == ["invalid", "detected", "pending"]
+    assert await pool.fetchval(
+        "SELECT count(*) FROM events WHERE type = 'payment.invalid'") == 1
