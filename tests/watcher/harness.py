@@ -70,6 +70,16 @@ class Harness:
                 return row
             await asyncio.sleep(0.05)
 
+    async def wait_transfers(self, payment_id: str, seconds: float = 20) -> list:
+        """Wait (bounded) until the payment has transfer rows, and return them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            rows = await self.transfers(payment_id)
+            if rows or loop.time() > deadline:
+                return rows
+            await asyncio.sleep(0.05)
+
     async def transfers(self, payment_id: str) -> list[asyncpg.Record]:
         return await self.pool.fetch("SELECT * FROM transfers WHERE payment_id = $1 "
                                      "ORDER BY id", uuid.UUID(payment_id))

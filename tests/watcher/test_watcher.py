@@ -3,6 +3,7 @@ confirmed (or not) by a real watcher task on real PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -37,12 +38,14 @@ async def test_sol_and_usdc_paid_exactly_are_confirmed(h: Harness) -> None:
                                 (await h.payment(sol["id"]))["id"])
     assert [e["type"] for e in events] == ["payment.created", "payment.confirmed"]
     await h.wait_for(sol["id"], "confirmed")
-    # and the transfers are followed to finalized by the tracker
-    for _ in range(200):
+    # and the transfers are followed to finalized by the tracker (bounded wait: 20 s)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while True:
         statuses = {t["status"] for t in await h.transfers(sol["id"])}
-        if statuses == {"finalized"}:
+        if statuses == {"finalized"} or loop.time() > deadline:
             break
-        await h.sim.wait_slots(1)
+        await asyncio.sleep(0.05)
     assert statuses == {"finalized"}
 
 
@@ -95,11 +98,7 @@ async def test_wrong_payments_are_recorded_as_rejected(h: Harness) -> None:
     stranger = Keypair().pubkey()
     await h.wallet.airdrop(stranger, 10**9)
     for payment, reason in ((memo, "memo mismatch"), (wrong_mint, "wrong mint")):
-        for _ in range(100):
-            rows = await h.transfers(payment["id"])
-            if rows:
-                break
-            await h.sim.wait_slots(1)
+        rows = await h.wait_transfers(payment["id"])
         assert [r["status"] for r in rows] == ["rejected"]
         assert rows[0]["reject_reason"].startswith(reason)
         assert (await h.payment(payment["id"]))["status"] == "pending"
@@ -113,11 +112,8 @@ async def test_paid_after_expiry_is_paid_late(h: Harness) -> None:
                          "expires_at = now() - interval '5 minutes' WHERE id = $1",
                          (await h.payment(late["id"]))["id"])
     await h.wallet.pay(late["payment_request"]["url"])
-    for _ in range(100):
-        row = await h.payment(late["id"])
-        if row["exception"] == "paid_late":
-            break
-        await h.sim.wait_slots(1)
+    await h.wait_transfers(late["id"])
+    row = await h.payment(late["id"])
     assert (row["status"], row["exception"]) == ("expired", "paid_late")
     types = [e["type"] for e in await h.pool.fetch(
         "SELECT type FROM events WHERE payment_id = $1 ORDER BY seq", row["id"])]
@@ -236,15 +232,6 @@ async def test_a_thousand_payments_paid_concurrently_confirm_exactly_once(h: Har
         "SELECT count(*) FROM payments WHERE amount_received <> amount_due") == 0
 
 
-async def wait_rejected(h: Harness, payment_id: str) -> list:
-    for _ in range(200):
-        rows = await h.transfers(payment_id)
-        if rows:
-            return rows
-        await h.sim.wait_slots(1)
-    return []
-
-
 async def test_reconciliation_finds_money_sent_to_the_wrong_wallet(h: Harness) -> None:
     from solders.keypair import Keypair
 
@@ -257,7 +244,7 @@ async def test_reconciliation_finds_money_sent_to_the_wrong_wallet(h: Harness) -
     await h.wallet.pay(build_transfer_url(
         recipient=str(stranger), amount_base_units=int(soon["amount_due"]), decimals=9,
         spl_token=None, references=[soon["payment_request"]["reference"]]))
-    rows = await wait_rejected(h, soon["id"])
+    rows = await h.wait_transfers(soon["id"])
     assert [r["status"] for r in rows] == ["rejected"]
     assert rows[0]["reject_reason"].startswith("wrong recipient")
     assert (await h.payment(soon["id"]))["status"] == "pending"
@@ -288,7 +275,7 @@ async def test_a_failed_transaction_is_recorded_and_does_not_pay(h: Harness) -> 
             "params": [base64.b64encode(bytes(tx)).decode(),
                        {"encoding": "base64", "skipPreflight": True}]}) as resp:
         assert "result" in await resp.json()
-    rows = await wait_rejected(h, p["id"])
+    rows = await h.wait_transfers(p["id"])
     assert rows[0]["reject_reason"].startswith("transaction failed")
     assert (await h.payment(p["id"]))["status"] == "pending"
 
