@@ -49,3 +49,8 @@ BACKFILL_SIGNATURES = Counter(
 SLOT_LAG = Gauge("paywatch_slot_lag",
                  "Slots between the WebSocket's newest slot and the RPC node's confirmed slot",
                  ["chain"])
+WEBHOOK_DELIVERIES = Counter(
+    "paywatch_webhook_deliveries_total", "Webhook delivery attempts", ["outcome"]
+)
+JOB_RUNS = Counter("paywatch_job_runs_total", "Scheduled job runs", ["job", "outcome"])
+JOB_DURATION = Histogram("paywatch_job_duration_seconds", "Scheduled job duration", ["job"])

@@ -1,0 +1,131 @@
+"""Webhook delivery against a real local receiver, with time driven by a clock, not sleeps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from db import events, webhooks
+from paywatch.webhooks import SIGNATURE_HEADER, verify_signature
+from tests.conftest import make_store
+from watcher.webhooks import Dispatcher
+
+
+class Receiver:
+    """Fails the first `failures` calls with 500, then answers 200; keeps what it got."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures, self.calls = failures, 0
+        self.received: list[tuple[bytes, str, str]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.calls += 1
+        if self.calls <= self.failures:
+            return web.Response(status=500)
+        self.received.append((await request.read(), request.headers[SIGNATURE_HEADER],
+                              request.headers["Paywatch-Event-Id"]))
+        return web.Response(status=204)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", rec.handle)
+    server = TestServer(app)
+    await server.start_server()
+    yield rec, str(server.make_url("/hook"))
+    await server.close()
+
+
+async def endpoint(pool: asyncpg.Pool, url: str, types: list[str] | None = None) -> Any:
+    """A store with one webhook endpoint; returns the store."""
+    _headers, store = await make_store(pool, "hooks")
+    async with pool.acquire() as conn:
+        await webhooks.insert_endpoint(conn, store["id"], url, "whsec_test", None,
+                                       types or ["*"])
+    return store
+
+
+async def test_retries_until_the_receiver_answers_then_delivers_once(
+        pool: asyncpg.Pool, receiver: tuple[Receiver, str]) -> None:
+    rec, url = receiver
+    rec.failures = 3
+    store = await endpoint(pool, url)
+    async with pool.acquire() as conn:
+        event = await events.emit(conn, store_id=store["id"], type_="payment.confirmed",
+                                  data={"id": "p1", "amount_due": "1000"})
+    clock = Clock()
+    async with aiohttp.ClientSession() as session:
+        dispatcher = Dispatcher(pool, session, allow_private=True, clock=clock)
+        attempts = 0
+        for _ in range(50):
+            attempts += await dispatcher.run_once()
+            if rec.received:
+                break
+            clock.now += timedelta(minutes=10)  # past any backoff so far, no sleeping
+        assert await dispatcher.run_once() == 0  # nothing left to deliver
+    assert attempts == 4
+    assert rec.calls == 4
+    [(body, signature, event_id)] = rec.received
+    assert event_id == str(event["id"])
+    payload = json.loads(body)
+    assert (payload["id"], payload["type"]) == (str(event["id"]), "payment.confirmed")
+    assert payload["data"] == {"id": "p1", "amount_due": "1000"}
+    verify_signature(body, signature, "whsec_test", now=clock.now.timestamp())
+    row = await pool.fetchrow("SELECT * FROM webhook_deliveries")
+    assert (row["status"], row["attempts"], row["last_status_code"]) == ("delivered", 4, 204)
+
+
+async def test_gives_up_after_three_days_and_disables_a_dead_endpoint(
+        pool: asyncpg.Pool) -> None:
+    store = await endpoint(pool, "http://127.0.0.1:9/nothing-listens")
+    async with pool.acquire() as conn:
+        await events.emit(conn, store_id=store["id"], type_="payment.expired", data={})
+    clock = Clock()
+    async with aiohttp.ClientSession() as session:
+        dispatcher = Dispatcher(pool, session, allow_private=True, clock=clock)
+        for _ in range(200):
+            await dispatcher.run_once()
+            clock.now += timedelta(hours=1)
+    row = await pool.fetchrow("SELECT * FROM webhook_deliveries")
+    assert row["status"] == "failed"
+    assert row["attempts"] > 10
+    assert "ClientConnectorError" in row["last_error"]
+    endpoint_row = await pool.fetchrow("SELECT * FROM webhook_endpoints")
+    assert endpoint_row["enabled"] is False
+    assert endpoint_row["disabled_reason"] == "every delivery failed for 5 days"
+    assert await pool.fetchval(
+        "SELECT count(*) FROM events WHERE type = 'webhook_endpoint.disabled'") == 1
+
+
+async def test_event_types_filter_and_private_targets_refused_at_delivery(
+        pool: asyncpg.Pool, receiver: tuple[Receiver, str]) -> None:
+    rec, url = receiver
+    store = await endpoint(pool, url, ["order.paid"])
+    async with pool.acquire() as conn:
+        await events.emit(conn, store_id=store["id"], type_="payment.created", data={})
+        await events.emit(conn, store_id=store["id"], type_="order.paid", data={"n": 1})
+    async with aiohttp.ClientSession() as session:
+        strict = Dispatcher(pool, session, allow_private=False, clock=Clock())
+        assert await strict.run_once() == 1  # only order.paid is wanted
+        row = await pool.fetchrow("SELECT * FROM webhook_deliveries")
+        assert row["status"] == "pending"
+        assert row["last_error"].startswith("refused:")
+        assert rec.calls == 0

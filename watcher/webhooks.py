@@ -1,0 +1,101 @@
+"""Webhook delivery from the event outbox: at least once, signed, retried with backoff.
+
+Each run: fan new events out into deliveries, claim the due ones (a lease, so nothing is held
+across HTTP calls and a crashed process's claims come due again), POST them concurrently, and
+record each outcome. Receivers dedupe by the event id they get in the body and in
+`Paywatch-Event-Id`. The clock is injectable so tests drive days of retries without sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from db import events, webhooks
+from paywatch import __version__
+from paywatch.metrics import WEBHOOK_DELIVERIES
+from paywatch.ssrf import UnsafeUrl, check_url
+from paywatch.webhooks import SIGNATURE_HEADER, next_attempt, sign
+
+log = logging.getLogger("paywatch.webhooks")
+LEASE = timedelta(minutes=5)
+DISABLE_AFTER_DAYS = 5
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dispatcher:
+    def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession, *,
+                 allow_private: bool, clock: Callable[[], datetime] = utc_now,
+                 batch: int = 100, concurrency: int = 16, timeout_s: float = 10.0) -> None:
+        self.pool, self.session, self.clock = pool, session, clock
+        self.allow_private = allow_private
+        self.batch, self.timeout = batch, aiohttp.ClientTimeout(total=timeout_s)
+        self.semaphore = asyncio.Semaphore(concurrency)
+
+    async def run_once(self) -> int:
+        """One pass; returns how many deliveries were attempted."""
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await webhooks.fan_out(conn, now, 10 * self.batch)
+            due = await webhooks.claim_due(conn, now, self.batch, LEASE)
+        await asyncio.gather(*(self._deliver(d) for d in due))
+        await self._disable_failing(now)
+        return len(due)
+
+    async def _deliver(self, d: asyncpg.Record) -> None:
+        body = json.dumps({
+            "id": str(d["event_id"]), "type": d["type"],
+            "created_at": d["event_created_at"].astimezone(UTC).isoformat().replace(
+                "+00:00", "Z"),
+            "data": d["data"]}, separators=(",", ":")).encode()
+        now = self.clock()
+        headers = {"Content-Type": "application/json", "User-Agent": f"paywatch/{__version__}",
+                   "Paywatch-Event-Id": str(d["event_id"]),
+                   SIGNATURE_HEADER: sign(d["secret"], int(now.timestamp()), body)}
+        status, error = await self._post(d["url"], body, headers)
+        async with self.pool.acquire() as conn:
+            if status is not None and 200 <= status < 300:
+                await webhooks.delivered(conn, d["id"], now, status)
+                WEBHOOK_DELIVERIES.labels("delivered").inc()
+                return
+            retry_at = next_attempt(d["created_at"], d["attempts"], now)
+            await webhooks.failed_attempt(conn, d["id"], now, retry_at, status, error)
+        WEBHOOK_DELIVERIES.labels("retrying" if retry_at else "failed").inc()
+        log.info("webhook delivery failed", extra={
+            "delivery": d["id"], "event": str(d["event_id"]), "status": status,
+            "error": error, "retry_at": retry_at.isoformat() if retry_at else None})
+
+    async def _post(self, url: str, body: bytes,
+                    headers: dict[str, str]) -> tuple[int | None, str]:
+        async with self.semaphore:
+            try:
+                await check_url(url, self.allow_private)
+                async with self.session.post(url, data=body, headers=headers,
+                                             timeout=self.timeout, allow_redirects=False) as r:
+                    return r.status, "" if r.status < 300 else f"HTTP {r.status}"
+            except UnsafeUrl as exc:
+                return None, f"refused: {exc}"
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                return None, f"{type(exc).__name__}: {exc}"
+
+    async def _disable_failing(self, now: datetime) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            for endpoint in await webhooks.disable_failing(conn, now, DISABLE_AFTER_DAYS):
+                log.warning("webhook endpoint disabled", extra={"endpoint": str(endpoint["id"])})
+                await events.emit(conn, store_id=endpoint["store_id"],
+                                  type_="webhook_endpoint.disabled",
+                                  data=_disabled(endpoint, DISABLE_AFTER_DAYS))
+
+
+def _disabled(endpoint: Any, days: int) -> dict[str, Any]:
+    return {"endpoint_id": str(endpoint["id"]), "url": endpoint["url"],
+            "reason": f"every delivery failed for {days} days"}
