@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # Run the Solana watcher inside `paywatch run` (off: an API-only process).
     solana_watch: bool = True
 
+    # Webhooks: refuse endpoints on private, loopback or link-local addresses unless allowed.
+    webhook_allow_private: bool = False
+
     # Pricing (issue 3): static tables, HTTP sources, cache and staleness.
     price_sources: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["static"])
     static_prices: Annotated[dict[str, Decimal], NoDecode] = Field(

@@ -23,21 +23,26 @@ def _is_private(address: str) -> bool:
 
 
 async def check_url(url: str, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:  # e.g. an unbalanced "[" or a port that is not a number
+        raise UnsafeUrl(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise UnsafeUrl("webhook URLs must be http(s) URLs with a host")
     if parts.username or parts.password:
         raise UnsafeUrl("webhook URLs may not carry credentials")
     if allow_private:
         return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port,
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
                                                              type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise UnsafeUrl(f"cannot resolve {parts.hostname}: {exc}") from None
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        # UnicodeError: a host name that IDNA cannot encode (found by schemathesis)
+        raise UnsafeUrl(f"cannot resolve {host!r}: {exc}") from None
     for *_rest, sockaddr in infos:
         if _is_private(str(sockaddr[0])):
-            raise UnsafeUrl(f"{parts.hostname} resolves to {sockaddr[0]}, a private, loopback "
+            raise UnsafeUrl(f"{host} resolves to {sockaddr[0]}, a private, loopback "
                             "or link-local address; set PAYWATCH_WEBHOOK_ALLOW_PRIVATE=true "
                             "to allow it")

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    model_validator,
 )
 
 from paywatch.validation import solana_address
@@ -23,10 +24,29 @@ from paywatch.validation import solana_address
 MAX_FIAT = Decimal("1000000000")  # a billion in any currency is not a checkout
 
 
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL: refuse it in any string, at any depth."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("strings may not contain NUL characters")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+    return value
+
+
 class RequestModel(BaseModel):
     """Bodies: unknown fields and wrong types are errors, never silently dropped or coerced."""
 
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        return _no_nul(data)
 
 
 class QueryModel(BaseModel):

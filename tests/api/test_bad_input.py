@@ -138,3 +138,11 @@ async def test_rate_limit_answers_429_with_retry_after(pool: asyncpg.Pool) -> No
         assert resp.status == 429
         assert int(resp.headers["Retry-After"]) >= 1
         assert (await resp.json())["error"]["type"] == "rate_limit_error"
+
+
+async def test_nul_characters_are_refused_anywhere(api: TestClient,
+                                                   merchant: dict[str, str]) -> None:
+    for patch in ({"label": "a\x00b"}, {"metadata": {"k\x00": "v"}}):
+        status, error = await post(api, merchant, json={**GOOD, **patch})
+        assert status == 422
+        assert "NUL" in error["message"]
