@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from api.errors import ApiError
 from api.keys import QUOTES
-from paywatch.pricing import CfvPolicy, PriceUnavailable, Quote, QuoteError
+from paywatch.pricing import CfvPolicy, NotPriced, PriceUnavailable, Quote, QuoteError
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,13 @@ async def quote_for(app: web.Application, inp: QuoteInput) -> PricedQuote:
     try:
         quote = await app[QUOTES].quote(inp.asset["asset"], inp.asset["decimals"], inp.amount,
                                         inp.currency, store_policy(inp.store))
+    except NotPriced as exc:
+        # Configuration, not an outage: retrying will not help until the operator adds a source.
+        raise ApiError(503, "price_not_configured", f"{exc}; the operator must configure a "
+                       "price source for it", type_="service_unavailable") from None
     except PriceUnavailable as exc:
         raise ApiError(503, "price_unavailable", f"{exc}; no quote is given on stale prices",
                        type_="service_unavailable", headers={"Retry-After": "30"}) from None
     except QuoteError as exc:
-        raise ApiError(422, "amount_too_small", str(exc), param="amount") from None
+        raise ApiError(422, exc.code, str(exc), param=exc.param) from None
     return PricedQuote(quote)

@@ -1,31 +1,43 @@
-"""Solana Pay transfer request URLs, built and parsed to the spec:
+"""Solana Pay transfer request URLs, built and parsed to the spec (docs.solanapay.com/spec):
 
     solana:<recipient>?amount=<amount>&spl-token=<mint>&reference=<ref>...&label=&message=&memo=
 
-- amount is in whole units ("1.5" SOL), a plain decimal with a leading zero below 1, no exponent,
-  no trailing zeros, and never more decimals than the token has;
-- reference may repeat; order is kept (wallets add them to the transfer in that order);
-- label, message and memo are UTF-8, percent-encoded (a space is %20);
-- the whole URL stays within 2048 characters, the limit wallets and QR scanners are built for.
-"""
+- recipient: the base58 public key of a native SOL account (for SPL tokens the wallet derives
+  the associated token account from it and spl-token);
+- amount (optional, once): "user" units, not base units ("1.5" SOL, not lamports); a
+  non-negative integer or decimal, a leading 0 before the point below 1, no scientific
+  notation, and never more decimals than the token has (the wallet rejects the URL);
+- spl-token (optional, once): the mint's base58 public key; absent means native SOL;
+- reference (optional, repeatable): base58 32-byte values, kept in the order given (wallets
+  add them to the transfer instruction in that order);
+- label, message, memo (optional, once each): UTF-8, percent-encoded (a space is %20).
+Values are encoded like encodeURIComponent in the reference implementation (urllib's quote
+with safe=""), and the whole URL stays within 2048 characters: the reference parser refuses
+anything longer, and QR codes of that size are already hard to scan."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from urllib.parse import parse_qsl, quote
 
-from paywatch.money import format_units
+from solders.pubkey import Pubkey
+
+from paywatch.money import format_units, parse_units
 from paywatch.validation import solana_address
 
 SCHEME = "solana:"
 MAX_URL_LENGTH = 2048
-_AMOUNT = re.compile(r"(0|[1-9]\d*)(\.\d+)?")
-_PARAMS = ("amount", "spl-token", "reference", "label", "message", "memo")
+# The reference parser's amount rule (/^\d+(\.\d+)?$/), ASCII digits only.
+_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
+_SINGLE = ("amount", "spl-token", "label", "message", "memo")
+_TEXTS = ("label", "message", "memo")
 
 
 class SolanaPayError(ValueError):
-    """The URL is not a valid Solana Pay transfer request."""
+    """The URL is not a valid Solana Pay transfer request (or cannot be built as one)."""
 
 
 class UrlTooLong(SolanaPayError):
@@ -45,71 +57,104 @@ class TransferRequest:
     message: str | None = None
     memo: str | None = None
 
+    def amount_units(self, decimals: int) -> int | None:
+        """The amount in base units; SolanaPayError when it has more decimals than the token
+        (the spec says the wallet must then reject the URL as malformed)."""
+        if self.amount is None:
+            return None
+        whole, dot, frac = self.amount.partition(".")
+        try:
+            return parse_units(f"{int(whole)}{dot}{frac}", decimals)
+        except ValueError as exc:
+            raise SolanaPayError(f"amount: {exc}") from None
 
-def _enc(value: str) -> str:
-    return quote(value, safe="")
+    @property
+    def amount_decimal(self) -> Decimal | None:
+        return Decimal(self.amount) if self.amount is not None else None
 
 
-def build_transfer_url(*, recipient: str, amount_base_units: int | None, decimals: int,
-                       spl_token: str | None, references: list[str], label: str | None = None,
+def build_transfer_url(*, recipient: Pubkey | str, amount_base_units: int | None,
+                       decimals: int, spl_token: Pubkey | str | None,
+                       references: Sequence[Pubkey | str], label: str | None = None,
                        message: str | None = None, memo: str | None = None) -> str:
+    """The URL for a transfer request. ValueError for a bad key or amount; UrlTooLong (naming
+    the longest text field, which the caller can shorten) beyond 2048 characters."""
     params: list[tuple[str, str]] = []
     if amount_base_units is not None:
         params.append(("amount", format_units(amount_base_units, decimals)))
     if spl_token:
-        params.append(("spl-token", solana_address(spl_token)))
-    params += [("reference", solana_address(r)) for r in references]
+        params.append(("spl-token", solana_address(str(spl_token))))
+    params += [("reference", solana_address(str(r))) for r in references]
     texts = {"label": label, "message": message, "memo": memo}
-    params += [(k, v) for k, v in texts.items() if v]
-    url = SCHEME + solana_address(recipient)
+    params += [(k, v) for k, v in texts.items() if v]  # empty means absent, as in the spec lib
+    url = SCHEME + solana_address(str(recipient))
     if params:
-        url += "?" + "&".join(f"{k}={_enc(v)}" for k, v in params)
+        url += "?" + "&".join(f"{k}={_encode(k, v)}" for k, v in params)
     if len(url) > MAX_URL_LENGTH:
-        longest = max((k for k, v in texts.items() if v), default=None,
-                      key=lambda k: len(_enc(texts[k] or "")))
+        longest = max((k for k, v in texts.items() if v), default="reference",
+                      key=lambda k: len(_encode(k, texts[k] or "")))
         raise UrlTooLong(len(url), longest)
     return url
 
 
+def _encode(name: str, value: str) -> str:
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError:  # a lone surrogate cannot be UTF-8
+        raise SolanaPayError(f"{name} is not valid Unicode text") from None
+
+
 def parse_transfer_url(url: str) -> TransferRequest:
+    """Parse and validate field by field; SolanaPayError says what is wrong. Stricter than the
+    reference parser in one way: a single-valued parameter given twice is refused rather than
+    silently taking the first. Unknown parameters are ignored, as wallets do."""
     if len(url) > MAX_URL_LENGTH:
         raise UrlTooLong(len(url), None)
-    if not url.startswith(SCHEME):
+    if url[:len(SCHEME)].lower() != SCHEME:
         raise SolanaPayError("a transfer request starts with 'solana:'")
-    path, _, query = url[len(SCHEME):].partition("?")
-    try:
-        recipient = solana_address(path)
-    except ValueError as exc:
-        raise SolanaPayError(f"recipient: {exc}") from None
-    values: dict[str, list[str]] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
-        if key not in _PARAMS:
-            continue  # unknown parameters are ignored, as wallets do
-        values.setdefault(key, []).append(value)
-    for key, found in values.items():
-        if key != "reference" and len(found) > 1:
+    path, _, query = url[len(SCHEME):].partition("#")[0].partition("?")
+    if ":" in path or "%" in path:
+        raise SolanaPayError("this is a transaction request (solana:<link>), "
+                             "not a transfer request")
+    recipient = _key("recipient", path)
+    values = _query(query)
+    for key in _SINGLE:
+        if len(values.get(key, [])) > 1:
             raise SolanaPayError(f"{key} appears more than once")
+    first = {key: values[key][0] for key in _SINGLE if key in values}
     return TransferRequest(
         recipient=recipient,
-        amount=_amount(values.get("amount", [None])[0]),
-        spl_token=_key("spl-token", values.get("spl-token", [None])[0]),
-        references=[_key("reference", r) or "" for r in values.get("reference", [])],
-        label=values.get("label", [None])[0], message=values.get("message", [None])[0],
-        memo=values.get("memo", [None])[0],
+        amount=_amount(first.get("amount")),
+        spl_token=_key("spl-token", first["spl-token"]) if "spl-token" in first else None,
+        references=[_key("reference", r) for r in values.get("reference", [])],
+        # an empty label/message/memo is absent, as in the reference parser
+        label=first.get("label") or None, message=first.get("message") or None,
+        memo=first.get("memo") or None,
     )
+
+
+def _query(query: str) -> dict[str, list[str]]:
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query),
+                          errors="strict")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SolanaPayError(f"malformed query string: {exc}") from None
+    values: dict[str, list[str]] = {}
+    for key, value in pairs:
+        values.setdefault(key, []).append(value)
+    return values
 
 
 def _amount(text: str | None) -> str | None:
     if text is None:
         return None
     if not _AMOUNT.fullmatch(text):
-        raise SolanaPayError(f"amount {text!r} is not a plain non-negative decimal")
+        raise SolanaPayError(f"amount {text!r} is not a plain non-negative decimal "
+                             "(no sign, no exponent, a leading 0 below 1)")
     return text
 
 
-def _key(name: str, value: str | None) -> str | None:
-    if value is None:
-        return None
+def _key(name: str, value: str) -> str:
     try:
         return solana_address(value)
     except ValueError as exc:

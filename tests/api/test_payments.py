@@ -37,7 +37,7 @@ async def test_a_sol_payment_carries_a_solana_pay_url_and_an_explained_quote(
     assert quote["price"] == "150"
     assert quote["price_source"] == "static"
     assert quote["cfv"]["discount_percent"] == "0"
-    assert quote["cfv"]["reason"] == "no fair value for SOL: no CFV discount"
+    assert quote["cfv"]["reason"] == "no fair value for SOL in the static table: no CFV discount"
 
     request = pay["payment_request"]
     parsed = parse_transfer_url(request["url"])
@@ -219,7 +219,15 @@ async def test_missing_price_is_503_never_a_stale_quote(pool: asyncpg.Pool) -> N
                                                     "asset": "USDC"}, headers=headers)
         assert resp.status == 503
         error = (await resp.json())["error"]
-        assert error["code"] == "price_unavailable"
+        assert error["code"] == "price_not_configured"  # no source can ever price USDC here
+        assert "Retry-After" not in resp.headers
+    # a source that is configured but down: a transient 503 with Retry-After
+    async with api_client(pool, price_sources="coingecko",
+                          coingecko_url="http://127.0.0.1:9/simple/price") as api:
+        resp = await api.post("/v1/payments", json={"amount": "1", "currency": "USD",
+                                                    "asset": "SOL"}, headers=headers)
+        assert resp.status == 503
+        assert (await resp.json())["error"]["code"] == "price_unavailable"
         assert resp.headers["Retry-After"] == "30"
     assert await pool.fetchval("SELECT count(*) FROM payments") == 0
 

@@ -1,51 +1,73 @@
-"""CFV and rounding, case by case, each worked out by hand in its comment."""
+"""CFV: valuation, status, discount tiers and the store policy, case by case, each worked out
+by hand in its comment; fair values from the static table, the formula and the HTTP service."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal as D
+from typing import Any
 
+import aiohttp
 import pytest
+from pydantic import ValidationError
 
-from paywatch.pricing.cfv import (
-    CfvPolicy,
+from paywatch.pricing.cfv import CfvPolicy, Tier, valuation
+from paywatch.pricing.fair_value import (
     FairValue,
+    FairValueMissing,
+    FormulaFairValues,
+    HttpFairValues,
+    NoFairValues,
     StaticFairValues,
-    Tier,
     network_power_fair_value,
-    valuation,
 )
-from paywatch.pricing.prices import PriceBook
-from paywatch.pricing.quote import QuoteError, QuoteService
-from paywatch.pricing.sources import StaticSource
+from tests.pricing.conftest import Answer, Clock, Providers
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DEFAULT = CfvPolicy()
 
 
 @pytest.mark.parametrize(("price", "fair", "policy", "percent", "status", "discount"), [
-    # (150 - 250) / 250 = -40 %: undervalued; 40 >= 30 -> 7 %
+    # (150 - 250) / 250 x 100 = -40 %: undervalued (below -20); 40 >= 30 -> 7 %
     ("150", "250", DEFAULT, "-40.0000", "undervalued", "7"),
-    # -50 % exactly: the top tier's boundary is inclusive -> 10 %
+    # exactly -50 %: the top tier's boundary is inclusive -> 10 %
     ("100", "200", DEFAULT, "-50.0000", "undervalued", "10"),
-    # -90 %: top tier 10 %, which is also the default cap
+    # -49.99 %: just short of the top tier -> 7 %
+    ("50.01", "100", DEFAULT, "-49.9900", "undervalued", "7"),
+    # -90 %: top tier 10 %, also the default cap
     ("10", "100", DEFAULT, "-90.0000", "undervalued", "10"),
-    # -30 % exactly -> 7 %
+    # exactly -30 % -> 7 %; -29.99 % -> 5 %
     ("70", "100", DEFAULT, "-30.0000", "undervalued", "7"),
-    # -15 %: inside the +-20 % band, so "fair", but still undervalued -> 5 %
+    ("70.01", "100", DEFAULT, "-29.9900", "undervalued", "5"),
+    # exactly -20 %: the status boundary belongs to "fair"; 20 >= 15 -> 5 %
+    ("80", "100", DEFAULT, "-20.0000", "fair", "5"),
+    # -20.01 %: now "undervalued"
+    ("79.99", "100", DEFAULT, "-20.0100", "undervalued", "5"),
+    # exactly -15 %: inside the +-20 % band, so "fair", but the tiers take any undervaluation
     ("85", "100", DEFAULT, "-15.0000", "fair", "5"),
-    # -1 %: any undervaluation (> 0) -> 2 %
+    # -14.99999 %: the tier is decided on the exact figure (2 %), and the shown percent is
+    # truncated toward zero so it does not claim -15.0000
+    ("85.00001", "100", DEFAULT, "-14.9999", "fair", "2"),
+    # -1 %, and the smallest undervaluation there is: > 0 -> 2 %
     ("99", "100", DEFAULT, "-1.0000", "fair", "2"),
+    ("99.999999", "100", DEFAULT, "-0.0000", "fair", "2"),
     # exactly fair: no discount
     ("100", "100", DEFAULT, "0.0000", "fair", "0"),
-    # +30 %: overvalued, never a discount
+    # +20 % is still "fair"; +30 % is overvalued; never a discount either way
+    ("120", "100", DEFAULT, "20.0000", "fair", "0"),
     ("130", "100", DEFAULT, "30.0000", "overvalued", "0"),
-    # -60 % with the cap at 5: tier says 10, the cap says 5
+    # -60 % with the cap at 5: the tier says 10, the cap says 5
     ("40", "100", CfvPolicy(cap_percent=D(5)), "-60.0000", "undervalued", "5"),
-    # policy off: valuation still reported, discount 0
+    # a cap of 0 is another way to switch discounts off
+    ("40", "100", CfvPolicy(cap_percent=D(0)), "-60.0000", "undervalued", "0"),
+    # policy off: the valuation is still reported, the discount is 0
     ("60", "100", CfvPolicy(enabled=False), "-40.0000", "undervalued", "0"),
     # threshold 10: -15 % is now "undervalued"
     ("85", "100", CfvPolicy(threshold_percent=D(10)), "-15.0000", "undervalued", "5"),
+    # no tier at 0: a 10 % undervaluation gets nothing
+    ("90", "100", CfvPolicy(tiers=[Tier(undervalued_by=D(15), discount=D(5))]),
+     "-10.0000", "fair", "0"),
+    # percent to four places: (150 - 151) / 151 x 100 = -0.66225165...
+    ("150", "151", DEFAULT, "-0.6622", "fair", "2"),
 ])
 def test_valuation_and_discount(price: str, fair: str, policy: CfvPolicy, percent: str,
                                 status: str, discount: str) -> None:
@@ -55,69 +77,179 @@ def test_valuation_and_discount(price: str, fair: str, policy: CfvPolicy, percen
     assert v.discount == D(discount)
 
 
+def test_reasons_say_what_happened() -> None:
+    fair = FairValue(D("100"), "static")
+    assert valuation(D("40"), fair, CfvPolicy(cap_percent=D(5)), "SOL").reason == (
+        "SOL is 60.0000% below its fair value: tier >= 50% gives 10% off, capped at 5%")
+    assert valuation(D("99"), fair, DEFAULT, "SOL").reason == (
+        "SOL is 1.0000% below its fair value: tier > 0% gives 2% off")
+    assert valuation(D("130"), fair, DEFAULT, "SOL").reason == (
+        "SOL is not below its fair value: no CFV discount")
+    assert valuation(D("60"), fair, CfvPolicy(enabled=False), "SOL").reason == (
+        "CFV discounts are off for this store")
+
+
 def test_no_fair_value_fails_closed() -> None:
-    v = valuation(D("150"), None, DEFAULT, "SOL")
-    assert v.percent is None
-    assert v.status is None
-    assert v.discount == 0
-    assert v.reason == "no fair value for SOL: no CFV discount"
+    missing = FairValueMissing("no fair value for SOL in the static table")
+    v = valuation(D("150"), missing, DEFAULT, "SOL")
+    assert (v.percent, v.status, v.discount) == (None, None, D(0))
+    assert v.reason == "no fair value for SOL in the static table: no CFV discount"
 
 
-def test_tiers_must_be_ordered() -> None:
-    with pytest.raises(ValueError, match="largest undervaluation"):
-        CfvPolicy(tiers=[Tier(undervalued_by=D(10), discount=D(1)),
-                         Tier(undervalued_by=D(30), discount=D(5))])
+def test_a_valuation_too_large_to_store_is_reported_without_a_percent() -> None:
+    # 150 against 1e-12 is +1.5e16 %, more than NUMERIC(12,4) holds: overvalued, no figure
+    v = valuation(D("150"), FairValue(D("0.000000000001"), "formula"), DEFAULT, "SOL")
+    assert (v.percent, v.status, v.discount) == (None, "overvalued", D(0))
 
 
-def test_formula_fair_value() -> None:
-    # 1e6^0.7 * 1e9^0.1 * 1e6^0.1 * 100^0.1 / 1e6 = 10^(4.2 + 0.9 + 0.6 + 0.2 - 6) = 10^-0.1
-    metrics = {"community": D("1e6"), "annual_tx_value": D("1e9"),
-               "annual_tx_count": D("1e6"), "developers": D(100),
-               "circulating_supply": D("1e6")}
-    assert network_power_fair_value(metrics).quantize(D("1e-12")) == D("0.794328234724")
-    # every input below 1 is floored at 1: 1 * 1 * 1 * 1 / 1
-    floored = {k: D("0.5") for k in metrics}
-    assert network_power_fair_value(floored) == 1
-    assert network_power_fair_value({}) == 1
+def test_default_policy_is_cryptons() -> None:
+    policy = CfvPolicy.model_validate({"enabled": True})  # the stores table's default
+    assert policy.model_dump(mode="json") == {
+        "enabled": True, "threshold_percent": "20", "cap_percent": "10",
+        "tiers": [{"undervalued_by": "50", "discount": "10"},
+                  {"undervalued_by": "30", "discount": "7"},
+                  {"undervalued_by": "15", "discount": "5"},
+                  {"undervalued_by": "0", "discount": "2"}]}
+    assert CfvPolicy.model_validate(policy.model_dump(mode="json")) == policy
 
 
-def service(prices: dict[str, str], fair: dict[str, str]) -> QuoteService:
-    book = PriceBook([StaticSource({k: D(v) for k, v in prices.items()})],
-                     ttl=timedelta(seconds=30),
-                     max_age=timedelta(seconds=120), clock=lambda: NOW)
-    return QuoteService(book, StaticFairValues({k: D(v) for k, v in fair.items()}),
-                        clock=lambda: NOW)
-
-
-@pytest.mark.parametrize(("asset", "decimals", "price", "fair", "amount", "due", "units"), [
-    # 100 / 150 = 0.666666666.. SOL -> rounded up to 666666667 lamports
-    ("SOL", 9, "150", None, "100", "100.00", 666666667),
-    # one cent of SOL: 0.01 / 150 * 1e9 = 66666.67 -> 66667
-    ("SOL", 9, "150", None, "0.01", "0.01", 66667),
-    # one cent of USDC (6 decimals): 0.01 / 1 * 1e6 = 10000 exactly
-    ("USDC", 6, "1", None, "0.01", "0.01", 10000),
-    # 9 vs 6 decimals for the same fiat: 19.99 at 1 -> 19990000 (6) / 19990000000 (9)
-    ("USDC", 6, "1", None, "19.99", "19.99", 19990000),
-    ("SOL", 9, "1", None, "19.99", "19.99", 19990000000),
-    # at the cap: -90 % -> 10 % off: 50 -> 45.00; 45 / 150 = 0.3 SOL
-    ("SOL", 9, "150", "1500", "50", "45.00", 300000000),
-    # 2 % off 33.33 = 32.6634 -> 32.66 (half up); 32.66 / 150 = 0.217733333.. -> ...334
-    ("SOL", 9, "150", "151", "33.33", "32.66", 217733334),
-    # overvalued: no discount
-    ("SOL", 9, "150", "100", "10", "10.00", 66666667),
+@pytest.mark.parametrize(("body", "problem"), [
+    ({"tiers": [{"undervalued_by": 10, "discount": 1}, {"undervalued_by": 30, "discount": 5}]},
+     "largest undervaluation"),
+    ({"tiers": [{"undervalued_by": 30, "discount": 5}, {"undervalued_by": 30, "discount": 2}]},
+     "each once"),
+    ({"tiers": [{"undervalued_by": 50, "discount": 2}, {"undervalued_by": 30, "discount": 7}]},
+     "smaller discount"),
+    ({"tiers": [{"undervalued_by": 50, "discount": 101}]}, "less than or equal to 100"),
+    ({"tiers": [{"undervalued_by": 50, "discount": -1}]}, "greater than or equal to 0"),
+    ({"tiers": [{"undervalued_by": 150, "discount": 5}]}, "less than or equal to 100"),
+    ({"tiers": [{"undervalued_by": 50, "discount": "7.125"}]}, "2 decimal places"),
+    ({"cap_percent": 120}, "less than or equal to 100"),
+    ({"cap_percent": "0.001"}, "2 decimal places"),
+    ({"threshold_percent": 0}, "greater than 0"),
+    ({"tiers": [{"undervalued_by": 50, "discount": 5, "extra": 1}]}, "Extra inputs"),
+    ({"surprise": True}, "Extra inputs"),
 ])
-async def test_quote_rounding(asset: str, decimals: int, price: str, fair: str | None,
-                              amount: str, due: str, units: int) -> None:
-    svc = service({asset: price}, {asset: fair} if fair else {})
-    quote = await svc.quote(asset, decimals, D(amount), "USD", DEFAULT)
-    assert quote.fiat_amount_due == D(due)
-    assert quote.amount_base_units == units
-    as_json = quote.to_json()
-    assert as_json["amount"] == str(units)
-    assert as_json["price"] == price
-    assert not any(isinstance(v, float) for v in as_json.values())
+def test_bad_policies_are_refused(body: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        CfvPolicy.model_validate(body)
 
 
-async def test_an_amount_that_rounds_to_nothing_is_refused() -> None:
-    with pytest.raises(QuoteError, match="too small"):
-        await service({"SOL": "150"}, {}).quote("SOL", 9, D("0.004"), "USD", DEFAULT)
+METRICS = {"community": D("1e6"), "annual_tx_value": D("1e9"), "annual_tx_count": D("1e6"),
+           "developers": D(100), "circulating_supply": D("1e6")}
+
+
+@pytest.mark.parametrize(("metrics", "fair"), [
+    # 1e6^0.7 x 1e9^0.1 x 1e6^0.1 x 100^0.1 / 1e6 = 10^(4.2 + 0.9 + 0.6 + 0.2 - 6) = 10^-0.1
+    (METRICS, "0.794328234724281502"),
+    # 1024^0.7 x 1024^0.1 x 1024^0.1 x 1024^0.1 / 1 = 1024^1 = 1024
+    ({"community": 1024, "annual_tx_value": 1024, "annual_tx_count": 1024,
+      "developers": 1024, "circulating_supply": 1}, "1024"),
+    # every input below 1 is floored at 1: 1 x 1 x 1 x 1 / 1
+    ({k: D("0.5") for k in METRICS}, "1"),
+    # zeros floor to 1 too: 1e10^0.7 / 1e6 = 1e7 / 1e6 = 10
+    ({"community": D("1e10"), "annual_tx_value": 0, "annual_tx_count": 0, "developers": 0,
+      "circulating_supply": D("1e6")}, "10"),
+    # 1 / 4 = 0.25, with a supply below 1 elsewhere floored: 1 / 1 = 1
+    ({"community": 0, "annual_tx_value": 0, "annual_tx_count": 0, "developers": 0,
+      "circulating_supply": 4}, "0.25"),
+])
+async def test_formula_fair_value(metrics: dict[str, Any], fair: str) -> None:
+    found = await FormulaFairValues({"SOL": metrics}).fair_value("SOL", "USD")
+    assert isinstance(found, FairValue)
+    assert found.value == D(fair)
+    assert found.source == "formula:70/10/10/10"
+    assert set(found.inputs) == set(METRICS)
+    assert network_power_fair_value(metrics).quantize(D("1e-18")) == D(fair)
+
+
+@pytest.mark.parametrize(("metrics", "reason"), [
+    # a forgotten supply floored to 1 would make SOL look hugely undervalued: refuse instead
+    ({k: v for k, v in METRICS.items() if k != "circulating_supply"},
+     "formula metrics for SOL: metric circulating_supply is missing"),
+    ({**METRICS, "developers": D(-3)}, "formula metrics for SOL: metric developers=Decimal"),
+    ({**METRICS, "community": D("NaN")}, "is not a non-negative decimal"),
+    ({**METRICS, "community": "lots"}, "is not a number"),
+    # 1 / 1e20 = 1e-20: below what NUMERIC(38,18) can hold as a positive value
+    ({"community": 1, "annual_tx_value": 1, "annual_tx_count": 1, "developers": 1,
+      "circulating_supply": D("1e20")}, "formula:70/10/10/10 fair value for SOL is below 1e-18"),
+])
+async def test_formula_fails_closed(metrics: dict[str, Any], reason: str) -> None:
+    found = await FormulaFairValues({"SOL": metrics}).fair_value("SOL", "USD")
+    assert isinstance(found, FairValueMissing)
+    assert reason in found.reason
+
+
+async def test_formula_and_static_are_usd_and_say_what_is_missing() -> None:
+    assert await FormulaFairValues({}).fair_value("SOL", "USD") == \
+        FairValueMissing("no formula metrics for SOL")
+    assert await FormulaFairValues({"SOL": METRICS}).fair_value("SOL", "EUR") == \
+        FairValueMissing("formula fair values are in USD, not EUR")
+    static = StaticFairValues({"SOL": D("180.50")})
+    assert await static.fair_value("SOL", "USD") == FairValue(D("180.5"), "static", {})
+    assert await static.fair_value("BONK", "USD") == \
+        FairValueMissing("no fair value for BONK in the static table")
+    assert await static.fair_value("SOL", "EUR") == \
+        FairValueMissing("static fair values are in USD, not EUR")
+    assert await NoFairValues().fair_value("SOL", "USD") == \
+        FairValueMissing("CFV is off (PAYWATCH_CFV_SOURCE=none)")
+
+
+def cfv_service(session: aiohttp.ClientSession, providers: Providers,
+                clock: Clock) -> HttpFairValues:
+    return HttpFairValues(session, providers.cfv_url, clock,
+                          timeout=aiohttp.ClientTimeout(total=0.5))
+
+
+async def test_http_cfv_service(providers: Providers, session: aiohttp.ClientSession,
+                                clock: Clock) -> None:
+    providers.fake.answers["cfv"] = Answer({
+        "asset": "SOL", "currency": "USD", "fair_value": "212.5", "as_of": "2026-11-22T00:00:00Z",
+        "inputs": {"model": "70/10/10/10", "community": 2500000, "flag": True}})
+    service = cfv_service(session, providers, clock)
+    found = await service.fair_value("SOL", "USD")
+    assert found == FairValue(D("212.5"), "http", {
+        "model": "70/10/10/10", "community": "2500000", "as_of": "2026-11-22T00:00:00Z"})
+    assert providers.fake.queries["cfv"] == [{"asset": "SOL", "currency": "USD"}]
+    clock.now += timedelta(minutes=4, seconds=59)
+    await service.fair_value("SOL", "USD")
+    assert providers.fake.hits["cfv"] == 1  # cached for five minutes
+    clock.now += timedelta(seconds=1)
+    await service.fair_value("SOL", "USD")
+    assert providers.fake.hits["cfv"] == 2
+
+
+@pytest.mark.parametrize("answer", [
+    Answer(raw="<html>oops</html>", content_type="text/html"),
+    Answer({"error": "unknown asset"}, status=404),
+    Answer({"asset": "ETH", "fair_value": "3000"}),  # an answer for something else
+    Answer({"asset": "SOL", "currency": "EUR", "fair_value": "200"}),
+    Answer({"asset": "SOL", "fair_value": "-5"}),
+    Answer({"asset": "SOL", "fair_value": 0}),
+    Answer({"asset": "SOL", "fair_value": "cheap"}),
+    Answer({"asset": "SOL"}),
+    Answer({"asset": "SOL", "fair_value": "200", "as_of": "last tuesday"}),
+    Answer({"asset": "SOL", "fair_value": "200", "as_of": "2026-11-22T00:00:00"}),  # no zone
+    Answer(["SOL", "200"]),
+    Answer({"asset": "SOL", "fair_value": "200"}, delay=2),  # slower than the timeout
+])
+async def test_http_cfv_failures_fail_closed(providers: Providers,
+                                             session: aiohttp.ClientSession, clock: Clock,
+                                             answer: Answer) -> None:
+    providers.fake.answers["cfv"] = answer
+    found = await cfv_service(session, providers, clock).fair_value("SOL", "USD")
+    assert isinstance(found, FairValueMissing)
+    assert found.reason.startswith("CFV service failed for SOL: ")
+
+
+async def test_a_failing_cfv_service_is_asked_again_after_a_cooldown(
+        providers: Providers, session: aiohttp.ClientSession, clock: Clock) -> None:
+    providers.fake.answers["cfv"] = Answer(raw="down", status=503)
+    service = cfv_service(session, providers, clock)
+    for _ in range(3):
+        assert isinstance(await service.fair_value("SOL", "USD"), FairValueMissing)
+    assert providers.fake.hits["cfv"] == 1
+    providers.fake.answers["cfv"] = Answer({"fair_value": 180})
+    clock.now += timedelta(seconds=30)
+    assert await service.fair_value("SOL", "USD") == FairValue(D(180), "http", {})
+    assert providers.fake.hits["cfv"] == 2

@@ -1,147 +1,204 @@
-"""Price sources against a local server speaking CoinGecko's and Kraken's real formats:
-median, cache TTL, staleness, garbage answers."""
+"""The price book: median of the fresh sources, cache TTL, staleness limit, failure cooldown,
+one fetch shared by concurrent quotes. Time moves only when a test moves the clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+import asyncio
+from datetime import timedelta
 from decimal import Decimal as D
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from paywatch.pricing.prices import PriceBook, PriceUnavailable
-from paywatch.pricing.sources import CoinGeckoSource, KrakenSource, StaticSource
-
-
-class FakeProviders:
-    """Serves the providers' response formats; tests change what it answers."""
-
-    def __init__(self) -> None:
-        self.coingecko: object = {"solana": {"usd": 152.5}}
-        self.kraken: object = {"error": [], "result": {"SOLUSD": {
-            "a": ["149.10", "1", "1.000"], "b": ["148.90", "2", "2.000"],
-            "c": ["149.00", "0.5"], "v": ["1000", "2000"]}}}
-        self.raw: str | None = None
-        self.hits = 0
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/simple/price", self.handle_coingecko)
-        app.router.add_get("/0/public/Ticker", self.handle_kraken)
-        return app
-
-    async def handle_coingecko(self, request: web.Request) -> web.Response:
-        self.hits += 1
-        assert request.query["ids"] == "solana"
-        assert request.query["vs_currencies"] == "usd"
-        return self._answer(self.coingecko)
-
-    async def handle_kraken(self, request: web.Request) -> web.Response:
-        self.hits += 1
-        assert request.query["pair"] == "SOLUSD"
-        return self._answer(self.kraken)
-
-    def _answer(self, body: object) -> web.Response:
-        if self.raw is not None:
-            return web.Response(text=self.raw, content_type="text/html")
-        return web.json_response(body)
+from paywatch.pricing.errors import NotPriced, PriceUnavailable
+from paywatch.pricing.prices import PriceBook, median
+from paywatch.pricing.sources import CoinGeckoSource, KrakenSource, Reading, StaticSource
+from tests.pricing.conftest import Answer, Clock, Providers
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-async def providers() -> AsyncIterator[tuple[FakeProviders, str]]:
-    fake = FakeProviders()
-    server = TestServer(fake.app())
-    await server.start_server()
-    yield fake, str(server.make_url(""))
-    await server.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-def book(session: aiohttp.ClientSession, base: str, clock: Clock,
-         static: str | None = "150") -> PriceBook:
-    sources = [CoinGeckoSource(session, f"{base}/simple/price"),
-               KrakenSource(session, f"{base}/0/public/Ticker")]
+def book(session: aiohttp.ClientSession, providers: Providers, clock: Clock,
+         static: str | None = "150", ttl: int = 30, max_age: int = 120) -> PriceBook:
+    sources = [CoinGeckoSource(session, providers.coingecko_url),
+               KrakenSource(session, providers.kraken_url)]
     if static:
         sources.insert(0, StaticSource({"SOL": D(static)}))
-    return PriceBook(sources, ttl=timedelta(seconds=30), max_age=timedelta(seconds=120),
+    return PriceBook(sources, ttl=timedelta(seconds=ttl), max_age=timedelta(seconds=max_age),
                      clock=clock)
 
 
-async def test_median_of_three_sources(providers: tuple[FakeProviders, str],
-                                       session: aiohttp.ClientSession) -> None:
-    _fake, base = providers
-    price = await book(session, base, Clock()).price("SOL", "USD")
+@pytest.mark.parametrize(("prices", "expected"), [
+    (["150"], "150"),
+    (["152.5", "149.00"], "150.75"),  # two: the mean of both
+    (["150", "152.5", "149.00"], "150"),  # three: the middle one
+    (["1", "2", "3", "100"], "2.5"),  # four: the mean of the middle two; 100 has no pull
+    # the mean of the middle two is exact, then rounded to the 18 stored decimals (half even)
+    (["0.000000000000000001", "0.000000000000000002"], "0.000000000000000002"),
+])
+def test_median(prices: list[str], expected: str) -> None:
+    assert median([D(p) for p in prices]) == D(expected)
+
+
+async def test_median_of_three_sources(providers: Providers, session: aiohttp.ClientSession,
+                                       clock: Clock) -> None:
+    price = await book(session, providers, clock).price("SOL", "USD")
     assert price.price == D("150")  # median of 150, 152.5, 149.00
     assert price.source == "median(static+coingecko+kraken)"
     assert {o.source: o.price for o in price.observations} == {
         "static": D("150"), "coingecko": D("152.5"), "kraken": D("149.00")}
+    assert price.at == clock.now
 
 
-async def test_median_of_two_is_their_mean(providers: tuple[FakeProviders, str],
-                                           session: aiohttp.ClientSession) -> None:
-    _fake, base = providers
-    price = await book(session, base, Clock(), static=None).price("SOL", "USD")
+async def test_median_of_two_is_their_mean(providers: Providers,
+                                           session: aiohttp.ClientSession,
+                                           clock: Clock) -> None:
+    price = await book(session, providers, clock, static=None).price("SOL", "USD")
     assert price.price == D("150.75")
+    assert price.source == "median(coingecko+kraken)"
 
 
-async def test_cache_ttl_and_staleness(providers: tuple[FakeProviders, str],
-                                       session: aiohttp.ClientSession) -> None:
-    fake, base = providers
-    clock = Clock()
-    prices = book(session, base, clock, static=None)
+async def test_one_failing_source_of_three_leaves_the_median_of_two(
+        providers: Providers, session: aiohttp.ClientSession, clock: Clock) -> None:
+    providers.fake.answers["kraken"] = Answer({"error": ["EService:Unavailable"]})
+    price = await book(session, providers, clock).price("SOL", "USD")
+    assert price.price == D("151.25")  # (150 + 152.5) / 2
+    assert price.source == "median(static+coingecko)"
+
+
+async def test_cache_ttl_then_refetch(providers: Providers, session: aiohttp.ClientSession,
+                                      clock: Clock) -> None:
+    prices = book(session, providers, clock, static=None)
     await prices.price("SOL", "USD")
-    assert fake.hits == 2
-    clock.now += timedelta(seconds=10)
+    assert providers.fake.hits["coingecko"] == providers.fake.hits["kraken"] == 1
+    clock.now += timedelta(seconds=29)
     await prices.price("SOL", "USD")
-    assert fake.hits == 2  # within the TTL: served from the cache
+    assert providers.fake.hits["coingecko"] == 1  # within the TTL: from the cache
+    providers.fake.answers["coingecko"] = Answer({"solana": {"usd": 160}})
+    clock.now += timedelta(seconds=1)
+    price = await prices.price("SOL", "USD")
+    assert providers.fake.hits["coingecko"] == 2  # TTL over: asked again
+    assert price.price == D("154.5")  # (160 + 149) / 2
 
-    fake.raw = "<html>502 Bad Gateway</html>"
-    clock.now += timedelta(seconds=60)  # past the TTL: refetch fails, cached is 70 s old
-    stale_ok = await prices.price("SOL", "USD")
-    assert stale_ok.price == D("150.75")
-    clock.now += timedelta(seconds=60)  # now 130 s old: beyond max age
-    with pytest.raises(PriceUnavailable, match="no fresh SOL/USD price"):
+
+async def test_a_stale_price_is_never_used(providers: Providers,
+                                           session: aiohttp.ClientSession,
+                                           clock: Clock) -> None:
+    prices = book(session, providers, clock, static=None)
+    await prices.price("SOL", "USD")
+    broken = Answer(raw="<html>502 Bad Gateway</html>", content_type="text/html")
+    providers.fake.answers["coingecko"] = providers.fake.answers["kraken"] = broken
+    clock.now += timedelta(seconds=60)  # past the TTL: the refetch fails, cached is 60 s old
+    assert (await prices.price("SOL", "USD")).price == D("150.75")
+    clock.now += timedelta(seconds=61)  # now 121 s old: beyond the 120 s limit
+    with pytest.raises(PriceUnavailable, match="no fresh SOL/USD price") as err:
         await prices.price("SOL", "USD")
+    assert "last price is 121 s old (limit 120 s); refresh failed: the answer is not JSON" \
+        in str(err.value)
 
 
-@pytest.mark.parametrize(("coingecko", "kraken"), [
-    ({"solana": {"usd": -1}}, {"error": ["EQuery:Unknown asset pair"]}),
-    ({"solana": {}}, {"error": [], "result": {}}),
-    ({"solana": {"usd": "NaN"}}, {"error": [], "result": {"SOLUSD": {"c": ["abc", "1"]}}}),
-    ([1, 2, 3], {"error": [], "result": {"SOLUSD": {"c": []}}}),
-    ({"solana": {"usd": 0}}, "not even an object"),
-])
-async def test_garbage_from_a_source_is_no_price(providers: tuple[FakeProviders, str],
-                                                 session: aiohttp.ClientSession,
-                                                 coingecko: object, kraken: object) -> None:
-    fake, base = providers
-    fake.coingecko, fake.kraken = coingecko, kraken
+async def test_a_provider_timestamp_older_than_the_fetch_dates_the_price(
+        providers: Providers, session: aiohttp.ClientSession, clock: Clock) -> None:
+    # CoinGecko says its price was last updated 100 s ago: 20 s of freshness are left
+    updated = int(clock.now.timestamp()) - 100
+    providers.fake.answers["coingecko"] = Answer(
+        {"solana": {"usd": 150, "last_updated_at": updated}})
+    prices = PriceBook([CoinGeckoSource(session, providers.coingecko_url)],
+                       ttl=timedelta(seconds=30), max_age=timedelta(seconds=120), clock=clock)
+    price = await prices.price("SOL", "USD")
+    assert price.at == clock.now - timedelta(seconds=100)
+    clock.now += timedelta(seconds=21)  # within our TTL, but the price is now 121 s old
     with pytest.raises(PriceUnavailable):
-        await book(session, base, Clock(), static=None).price("SOL", "USD")
-    # with a working static source beside them, the quote still comes from fresh data only
-    price = await book(session, base, Clock()).price("SOL", "USD")
+        await prices.price("SOL", "USD")
+    assert providers.fake.hits["coingecko"] == 2  # a stale cache entry is refetched at once
+    # a provider clock ahead of ours never makes a price look fresher than our fetch
+    providers.fake.answers["coingecko"] = Answer(
+        {"solana": {"usd": 150, "last_updated_at": int(clock.now.timestamp()) + 3600}})
+    clock.now += timedelta(seconds=30)
+    assert (await prices.price("SOL", "USD")).at == clock.now
+
+
+async def test_no_source_at_all_is_unavailable(providers: Providers,
+                                               session: aiohttp.ClientSession,
+                                               clock: Clock) -> None:
+    providers.fake.answers["coingecko"] = Answer({"solana": {"usd": 0}})
+    providers.fake.answers["kraken"] = Answer({"error": ["EQuery:Unknown asset pair"]})
+    with pytest.raises(PriceUnavailable) as err:
+        await book(session, providers, clock, static=None).price("SOL", "USD")
+    assert "coingecko: CoinGecko SOL/USD: 0 is not a positive number" in str(err.value)
+    assert "kraken: Kraken error for SOLUSD: ['EQuery:Unknown asset pair']" in str(err.value)
+
+
+async def test_a_failed_source_rests_before_it_is_asked_again(
+        providers: Providers, session: aiohttp.ClientSession, clock: Clock) -> None:
+    providers.fake.answers["coingecko"] = Answer(raw="busy", status=503)
+    prices = PriceBook([CoinGeckoSource(session, providers.coingecko_url)],
+                       ttl=timedelta(seconds=30), max_age=timedelta(seconds=120), clock=clock)
+    for _ in range(5):
+        with pytest.raises(PriceUnavailable, match="HTTP 503"):
+            await prices.price("SOL", "USD")
+    assert providers.fake.hits["coingecko"] == 1  # the cooldown (10 s) holds the others back
+    providers.fake.answers["coingecko"] = Answer({"solana": {"usd": 151}})
+    clock.now += timedelta(seconds=10)
+    assert (await prices.price("SOL", "USD")).price == D("151")
+    assert providers.fake.hits["coingecko"] == 2
+
+
+async def test_concurrent_quotes_share_one_fetch(providers: Providers,
+                                                 session: aiohttp.ClientSession,
+                                                 clock: Clock) -> None:
+    providers.fake.answers["coingecko"].delay = 0.05
+    prices = book(session, providers, clock, static=None)
+    results = await asyncio.gather(*(prices.price("SOL", "USD") for _ in range(50)))
+    assert {r.price for r in results} == {D("150.75")}
+    assert providers.fake.hits == {"coingecko": 1, "kraken": 1, "cfv": 0}
+
+
+async def test_a_cancelled_quote_does_not_cancel_the_shared_fetch(
+        providers: Providers, session: aiohttp.ClientSession, clock: Clock) -> None:
+    providers.fake.answers["coingecko"].delay = 0.1
+    prices = PriceBook([CoinGeckoSource(session, providers.coingecko_url)],
+                       ttl=timedelta(seconds=30), max_age=timedelta(seconds=120), clock=clock)
+    first = asyncio.create_task(prices.price("SOL", "USD"))
+    second = asyncio.create_task(prices.price("SOL", "USD"))
+    await asyncio.sleep(0.02)
+    first.cancel()
+    assert (await second).price == D("152.5")
+    assert providers.fake.hits["coingecko"] == 1
+
+
+class Exploding:
+    name = "exploding"
+
+    async def fetch(self, asset: str, currency: str) -> Reading:
+        raise RuntimeError("a bug in a source")
+
+
+async def test_a_crashing_source_is_a_failing_source(clock: Clock) -> None:
+    prices = PriceBook([Exploding(), StaticSource({"SOL": D("150")})],
+                       ttl=timedelta(seconds=30), max_age=timedelta(seconds=120), clock=clock)
+    price = await prices.price("SOL", "USD")
     assert price.price == D("150")
     assert price.source == "static"
 
 
-async def test_an_unreachable_source_is_no_price(session: aiohttp.ClientSession) -> None:
-    prices = PriceBook([CoinGeckoSource(session, "http://127.0.0.1:9/simple/price")],
-                       ttl=timedelta(seconds=30), max_age=timedelta(seconds=120), clock=Clock())
-    with pytest.raises(PriceUnavailable):
-        await prices.price("SOL", "USD")
+async def test_a_pair_no_source_can_price_is_not_priced(providers: Providers,
+                                                        session: aiohttp.ClientSession,
+                                                        clock: Clock) -> None:
+    static = PriceBook([StaticSource({"SOL": D("150")})], ttl=timedelta(seconds=30),
+                       max_age=timedelta(seconds=120), clock=clock)
+    with pytest.raises(NotPriced, match="static prices are in USD, not EUR") as err:
+        await static.price("SOL", "EUR")
+    assert (err.value.code, err.value.param) == ("currency_not_supported", "currency")
+    with pytest.raises(NotPriced) as err:
+        await static.price("BONK", "USD")
+    assert (err.value.code, err.value.param) == ("asset_not_priced", "asset")
+    # CoinGecko prices EUR: static's refusal no longer makes it permanent
+    providers.fake.answers["coingecko"] = Answer({"solana": {"eur": 139.5}})
+    prices = PriceBook([StaticSource({"SOL": D("150")}),
+                        CoinGeckoSource(session, providers.coingecko_url)],
+                       ttl=timedelta(seconds=30), max_age=timedelta(seconds=120), clock=clock)
+    assert (await prices.price("SOL", "EUR")).price == D("139.5")
+    # ... and when CoinGecko is down that is a retryable outage, not "not priced"
+    providers.fake.answers["coingecko"] = Answer(raw="down", status=500)
+    with pytest.raises(PriceUnavailable) as unavailable:
+        await prices.price("SOL", "JPY")
+    assert not isinstance(unavailable.value, NotPriced)
