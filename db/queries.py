@@ -32,3 +32,8 @@ SELECT_PUBLIC_TABLES = """
 SELECT table_name::text AS table_name FROM information_schema.tables
 WHERE table_schema = 'public' AND table_type = 'BASE TABLE'
 """
+
+# One active watcher per chain across processes: whoever holds this session lock leads.
+WATCHER_LOCK_KEYS = {"solana": 0x70617701}
+TRY_ADVISORY_LOCK = "SELECT pg_try_advisory_lock($1)"
+PING = "SELECT 1"

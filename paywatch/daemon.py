@@ -1,5 +1,7 @@
 """`paywatch run`: the composition root. It opens the database, migrates, serves the API and
-runs the chain watchers (scheduled jobs join here later). SIGINT/SIGTERM drain and exit 0."""
+runs the scheduled jobs and, in the process that holds each chain's lock, the chain watchers.
+Roles: `all` (everything), `api` (API and jobs), `watcher` (watchers and jobs; its port still
+answers health, metrics and the API). SIGINT/SIGTERM drain and exit 0."""
 
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ from api.app import build_app
 from db.migrator import MigrationError, Migrator, load_migrations
 from paywatch import __version__
 from paywatch.database import open_database
+from paywatch.jobs import build_scheduler
 from paywatch.metrics import BUILD_INFO
 from paywatch.settings import Settings
+from watcher.leader import lead
 from watcher.solana.service import SolanaWatcher, WatcherConfig
 
 log = logging.getLogger("paywatch.daemon")
@@ -32,7 +36,10 @@ class StartupError(Exception):
     """Refusal to start, with a message for the operator (exit status 1)."""
 
 
-async def run_daemon(settings: Settings, *, migrate: bool = True,
+ROLES = ("all", "api", "watcher")
+
+
+async def run_daemon(settings: Settings, *, migrate: bool = True, role: str = "all",
                      stop: asyncio.Event | None = None) -> None:
     started = time.perf_counter()
     stop = stop or _stop_on_signals()
@@ -44,19 +51,25 @@ async def run_daemon(settings: Settings, *, migrate: bool = True,
         runner = web.AppRunner(build_app(settings, db.pool, migrations),
                                shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
         await runner.setup()
-        watchers = _start_watchers(settings, db.pool)
+        session = aiohttp.ClientSession()
+        scheduler = build_scheduler(settings, db.pool, session)
+        scheduler.start()
+        watchers = _start_watchers(settings, db.dsn, db.pool) if role != "api" else []
         try:
             site = web.TCPSite(runner, settings.api_host, settings.api_port)
             await site.start()
             log.info("paywatch is running", extra={
+                "role": role,
                 "api": f"http://{settings.api_host}:{_bound_port(runner, settings)}",
                 "startup_ms": int((time.perf_counter() - started) * 1000),
             })
             await stop.wait()
             log.info("shutting down: draining requests")
         finally:
+            scheduler.shutdown(wait=False)
             await _stop_watchers(watchers)
             await runner.cleanup()
+            await session.close()
     log.info("stopped cleanly")
 
 
@@ -73,13 +86,18 @@ async def _prepare_schema(migrator: Migrator, migrate: bool) -> None:
                     extra={"pending": [m.filename for m in pending]})
 
 
-def _start_watchers(settings: Settings, pool: asyncpg.Pool) -> list[asyncio.Task[None]]:
+def _start_watchers(settings: Settings, dsn: str,
+                    pool: asyncpg.Pool) -> list[asyncio.Task[None]]:
+    """The Solana watcher, supervised, and active only while this process leads the chain."""
     if not settings.solana_watch:
         return []
     config = WatcherConfig(settings.solana_rpc_urls, settings.solana_ws_urls,
                            commitment=settings.solana_commitment)
-    return [asyncio.create_task(supervise("solana", lambda session: SolanaWatcher(
-        pool, session, config).run()), name="watcher-solana")]
+
+    async def solana(session: aiohttp.ClientSession) -> None:
+        await lead(dsn, "solana", lambda: SolanaWatcher(pool, session, config).run())
+
+    return [asyncio.create_task(supervise("solana", solana), name="watcher-solana")]
 
 
 async def supervise(name: str, run: Callable[[aiohttp.ClientSession], Awaitable[None]]) -> None:

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # Run the Solana watcher inside `paywatch run` (off: an API-only process).
     solana_watch: bool = True
 
+    # Scheduled jobs (every process runs them; they are safe in parallel).
+    expiry_sweep_seconds: float = Field(default=10.0, gt=0, le=3600)
+    webhook_dispatch_seconds: float = Field(default=1.0, gt=0, le=3600)
+
     # Webhooks: refuse endpoints on private, loopback or link-local addresses unless allowed.
     webhook_allow_private: bool = False
 

@@ -7,20 +7,23 @@ import asyncio
 import sys
 
 from paywatch.cli.common import add_command, settings_or_exit
-from paywatch.daemon import StartupError, run_daemon
+from paywatch.daemon import ROLES, StartupError, run_daemon
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = add_command(commands, "run", "Run the daemon: the HTTP API (and, later, watchers "
-                         "and scheduled jobs). Stops cleanly on SIGINT/SIGTERM.", _run)
+    parser = add_command(commands, "run", "Run the daemon: the HTTP API, scheduled jobs and "
+                         "chain watchers. Stops cleanly on SIGINT/SIGTERM.", _run)
     parser.add_argument("--no-migrate", action="store_true",
                         help="do not apply pending migrations at start")
+    parser.add_argument("--role", choices=ROLES, default="all",
+                        help="all (default): API, jobs and watchers; api: API and jobs; "
+                             "watcher: watchers and jobs (one process leads each chain)")
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
     try:
-        asyncio.run(run_daemon(settings, migrate=not args.no_migrate))
+        asyncio.run(run_daemon(settings, migrate=not args.no_migrate, role=args.role))
     except StartupError as exc:
         print(f"paywatch: refusing to start: {exc}", file=sys.stderr)
         return 1

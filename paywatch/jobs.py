@@ -1,0 +1,67 @@
+"""Scheduled jobs inside `paywatch run` (APScheduler 3.x, on the daemon's event loop).
+
+Every job is safe with several processes running: sweeps and webhook claims take rows with
+FOR UPDATE SKIP LOCKED, retention deletes in batches. A job never overlaps itself in one
+process (max_instances=1), and a missed run is coalesced rather than replayed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import asyncpg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from db import idempotency
+from paywatch.metrics import JOB_DURATION, JOB_RUNS
+from paywatch.settings import Settings
+from paywatch.sweeps import expire_payments, invalidate_payments
+from watcher.webhooks import Dispatcher
+
+log = logging.getLogger("paywatch.jobs")
+
+
+def measured(name: str, job: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        started = time.perf_counter()
+        try:
+            await job()
+        except Exception:
+            JOB_RUNS.labels(name, "error").inc()
+            log.exception("job failed", extra={"job": name})
+        else:
+            JOB_RUNS.labels(name, "ok").inc()
+        finally:
+            JOB_DURATION.labels(name).observe(time.perf_counter() - started)
+
+    run.__name__ = name
+    return run
+
+
+async def purge_idempotency_keys(pool: asyncpg.Pool) -> int:
+    total = 0
+    while True:
+        async with pool.acquire() as conn:
+            done = await idempotency.delete_expired(conn)
+        total += done
+        if done == 0:
+            return total
+
+
+def build_scheduler(settings: Settings, pool: asyncpg.Pool,
+                    session: aiohttp.ClientSession) -> AsyncIOScheduler:
+    dispatcher = Dispatcher(pool, session, allow_private=settings.webhook_allow_private)
+    jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = [
+        ("expire_payments", lambda: expire_payments(pool), settings.expiry_sweep_seconds),
+        ("invalidate_payments", lambda: invalidate_payments(pool), 30.0),
+        ("deliver_webhooks", dispatcher.run_once, settings.webhook_dispatch_seconds),
+        ("purge_idempotency_keys", lambda: purge_idempotency_keys(pool), 3600.0),
+    ]
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    for name, job, seconds in jobs:
+        scheduler.add_job(measured(name, job), "interval", seconds=seconds, id=name,
+                          max_instances=1, coalesce=True, misfire_grace_time=None)
+    return scheduler
