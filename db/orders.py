@@ -7,8 +7,8 @@ from typing import Any
 
 import asyncpg
 
-# One statement allocates the day's next number for the store, so concurrent orders never
-# share one (the row lock on the counter serialises them).
+# One statement allocates the day's next number for the store (UTC day), so concurrent orders
+# never share one: the upsert's row lock on the counter serialises them.
 NEXT_ORDER_NUMBER = """
 INSERT INTO order_number_counters (store_id, day, last)
 VALUES ($1, (now() AT TIME ZONE 'UTC')::date, 1)
@@ -20,7 +20,7 @@ INSERT_ORDER = """
 INSERT INTO orders (store_id, number, customer_id, currency, subtotal, shipping, tax, total,
                     shipping_address, metadata)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING *
+RETURNING id
 """
 
 INSERT_ITEMS = """
@@ -43,6 +43,8 @@ FROM orders o LEFT JOIN customers c ON c.id = o.customer_id
 SELECT_ORDER_BY_ID = ORDER_VIEW + "WHERE o.id = $1 AND o.store_id = $2"
 SELECT_ORDER_BY_NUMBER = ORDER_VIEW + "WHERE o.number = $1 AND o.store_id = $2"
 
+# Newest first by (created_at, id): the cursor is the last row's pair, so a page never repeats
+# or skips a row even when many orders share a timestamp. orders_store_created_idx serves it.
 LIST_ORDERS = ORDER_VIEW + """
 WHERE o.store_id = $1
   AND ($2::text IS NULL OR o.status = $2)
@@ -54,38 +56,50 @@ ORDER BY o.created_at DESC, o.id DESC
 LIMIT $8
 """
 
+# Items and history for a whole page in one query each (not one per order).
 SELECT_ITEMS = """
-SELECT position, sku, name, quantity, unit_price, total FROM order_items
-WHERE order_id = $1 ORDER BY position
+SELECT order_id, position, sku, name, quantity, unit_price, total FROM order_items
+WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, position
 """
 
 SELECT_HISTORY = """
-SELECT from_status, to_status, reason, actor, created_at FROM order_status_history
-WHERE order_id = $1 ORDER BY id
+SELECT order_id, from_status, to_status, reason, actor, created_at FROM order_status_history
+WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, id
 """
 
-# Guarded transitions: the WHERE names the states the change may start from.
+# Guarded transitions: the WHERE names the states the change may start from, so a concurrent
+# change (the watcher marking the order paid) turns this into a no-op instead of a lost update.
 CANCEL_ORDER = """
 UPDATE orders SET status = 'cancelled', cancelled_at = now(), updated_at = now()
 WHERE id = $1 AND store_id = $2 AND status = 'pending_payment'
-RETURNING *
+RETURNING id
 """
 
+# The CTE locks the row only if it is in an expected state and hands back the status it left,
+# so the history row names the true "from" even if the order changed since the caller read it.
 FULFILL_ORDER = """
-UPDATE orders SET status = $3, carrier = COALESCE($4, carrier),
-    tracking_number = COALESCE($5, tracking_number), updated_at = now()
-WHERE id = $1 AND store_id = $2 AND status = ANY($6::text[])
-RETURNING *
+WITH prior AS (
+    SELECT id, status FROM orders
+    WHERE id = $1 AND store_id = $2 AND status = ANY($6::text[])
+    FOR UPDATE
+)
+UPDATE orders o SET status = $3, carrier = COALESCE($4, o.carrier),
+    tracking_number = COALESCE($5, o.tracking_number), updated_at = now()
+FROM prior WHERE o.id = prior.id
+RETURNING prior.status
 """
 
-DETECTED_PAYMENTS_OF_ORDER = """
-SELECT count(*) FROM payments WHERE order_id = $1 AND status = 'detected'
+# The watcher locks a payment and then marks its order paid; cancelling takes its locks in
+# that same order (payments first, by id) so the two can wait for each other but never
+# deadlock, and whatever the watcher committed first is what the cancel sees.
+LOCK_PAYMENTS_OF_ORDER = """
+SELECT id, status FROM payments WHERE order_id = $1 ORDER BY id FOR UPDATE
 """
 
 CANCEL_PENDING_PAYMENTS_OF_ORDER = """
 UPDATE payments SET status = 'cancelled', closed_at = now(), updated_at = now()
 WHERE order_id = $1 AND status = 'pending'
-RETURNING id
+RETURNING *
 """
 
 
@@ -94,8 +108,9 @@ async def next_order_number(conn: asyncpg.Connection, store_id: Any) -> str:
     return f"ORD-{row['day']:%Y%m%d}-{row['last']:04d}"
 
 
-async def insert_order(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Record:
-    return await conn.fetchrow(
+async def insert_order(conn: asyncpg.Connection, values: dict[str, Any]) -> Any:
+    """Returns the new order's id."""
+    return await conn.fetchval(
         INSERT_ORDER, values["store_id"], values["number"], values["customer_id"],
         values["currency"], values["subtotal"], values["shipping"], values["tax"],
         values["total"], values["shipping_address"], values["metadata"])
@@ -130,29 +145,30 @@ async def list_orders(conn: asyncpg.Connection, store_id: Any, *, status: str | 
                             after[0], after[1], limit)
 
 
-async def items_of(conn: asyncpg.Connection, order_id: Any) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_ITEMS, order_id)
+async def items_of(conn: asyncpg.Connection, order_ids: list[Any]) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_ITEMS, order_ids)
 
 
-async def history_of(conn: asyncpg.Connection, order_id: Any) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_HISTORY, order_id)
+async def history_of(conn: asyncpg.Connection, order_ids: list[Any]) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_HISTORY, order_ids)
 
 
-async def cancel_order(conn: asyncpg.Connection, order_id: Any,
-                       store_id: Any) -> asyncpg.Record | None:
-    return await conn.fetchrow(CANCEL_ORDER, order_id, store_id)
+async def cancel_order(conn: asyncpg.Connection, order_id: Any, store_id: Any) -> bool:
+    return await conn.fetchval(CANCEL_ORDER, order_id, store_id) is not None
 
 
 async def fulfill_order(conn: asyncpg.Connection, order_id: Any, store_id: Any, to_status: str,
                         carrier: str | None, tracking: str | None,
-                        expected: tuple[str, ...]) -> asyncpg.Record | None:
-    return await conn.fetchrow(FULFILL_ORDER, order_id, store_id, to_status, carrier, tracking,
+                        expected: tuple[str, ...]) -> str | None:
+    """The status the order left, or None when it was in none of `expected`."""
+    return await conn.fetchval(FULFILL_ORDER, order_id, store_id, to_status, carrier, tracking,
                                list(expected))
 
 
-async def detected_payments(conn: asyncpg.Connection, order_id: Any) -> int:
-    return int(await conn.fetchval(DETECTED_PAYMENTS_OF_ORDER, order_id))
+async def lock_payments_of(conn: asyncpg.Connection, order_id: Any) -> list[asyncpg.Record]:
+    return await conn.fetch(LOCK_PAYMENTS_OF_ORDER, order_id)
 
 
-async def cancel_pending_payments(conn: asyncpg.Connection, order_id: Any) -> list[Any]:
-    return [r["id"] for r in await conn.fetch(CANCEL_PENDING_PAYMENTS_OF_ORDER, order_id)]
+async def cancel_pending_payments(conn: asyncpg.Connection,
+                                  order_id: Any) -> list[asyncpg.Record]:
+    return await conn.fetch(CANCEL_PENDING_PAYMENTS_OF_ORDER, order_id)

@@ -22,6 +22,9 @@ from api.models.common import (
 )
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
+# Kept equal to paywatch.states.ORDER_STATUSES (a test checks): Literal needs the words here.
+OrderStatus = Literal["pending_payment", "paid", "fulfilled", "shipped", "delivered",
+                      "cancelled", "refunded"]
 
 
 class CustomerIn(RequestModel):
@@ -82,8 +85,7 @@ class Fulfillment(RequestModel):
 
 
 class OrderListQuery(QueryModel):
-    status: Literal["pending_payment", "paid", "fulfilled", "shipped", "delivered",
-                    "cancelled", "refunded"] | None = None
+    status: OrderStatus | None = None
     customer_email: Annotated[str, Field(max_length=254)] | None = None
     created_gte: datetime | None = None
     created_lt: datetime | None = None
@@ -110,9 +112,19 @@ class ItemOut(ResponseModel):
     total: Money
 
 
+class AddressOut(ResponseModel):
+    name: str
+    line1: str
+    line2: str | None
+    city: str
+    postal_code: str
+    region: str | None
+    country: str
+
+
 class HistoryEntry(ResponseModel):
-    from_status: str | None
-    to_status: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus
     reason: str | None
     actor: str
     at: Timestamp
@@ -122,7 +134,7 @@ class Order(ResponseModel):
     object: Literal["order"] = "order"
     id: str
     number: str
-    status: str
+    status: OrderStatus
     currency: str
     customer: CustomerOut | None
     items: list[ItemOut]
@@ -130,7 +142,7 @@ class Order(ResponseModel):
     shipping: Money
     tax: Money
     total: Money
-    shipping_address: dict[str, str | None] | None
+    shipping_address: AddressOut | None
     carrier: str | None
     tracking_number: str | None
     metadata: dict[str, str]
