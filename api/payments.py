@@ -101,6 +101,12 @@ async def create_payment(request: web.Request) -> web.Response:
     }
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
+        if order_id is not None:
+            order = await db.order_for_payment(conn, order_id, store_id, lock=True)
+            if order is None or order["status"] != "pending_payment":
+                raise ApiError(409, "order_not_payable", "the order changed while the payment "
+                               "was being quoted; it is no longer pending payment",
+                               param="order_id")
         row = await db.insert_payment(conn, values)
         out = payment_out(row, []).model_dump(mode="json")
         await events.emit(conn, store_id=store_id, type_="payment.created", data=out,

@@ -77,6 +77,9 @@ SELECT_ORDER_FOR_PAYMENT = """
 SELECT id, number, status, currency, total FROM orders WHERE id = $1 AND store_id = $2
 """
 
+# Inside the payment's own transaction: waits for a concurrent cancel, then sees its result.
+LOCK_ORDER_FOR_PAYMENT = SELECT_ORDER_FOR_PAYMENT + " FOR SHARE"
+
 
 async def insert_payment(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Record:
     return await conn.fetchrow(INSERT_PAYMENT, *(values[c] for c in PAYMENT_COLUMNS))
@@ -121,6 +124,7 @@ async def mark_order_paid(conn: asyncpg.Connection, order_id: Any, actor: str,
     return order
 
 
-async def order_for_payment(conn: asyncpg.Connection, order_id: Any,
-                            store_id: Any) -> asyncpg.Record | None:
-    return await conn.fetchrow(SELECT_ORDER_FOR_PAYMENT, order_id, store_id)
+async def order_for_payment(conn: asyncpg.Connection, order_id: Any, store_id: Any,
+                            lock: bool = False) -> asyncpg.Record | None:
+    query = LOCK_ORDER_FOR_PAYMENT if lock else SELECT_ORDER_FOR_PAYMENT
+    return await conn.fetchrow(query, order_id, store_id)
