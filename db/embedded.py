@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -17,6 +18,10 @@ DATABASE_NAME = "paywatch"
 
 
 class EmbeddedPostgres:
+    # pgserver counts users per process, not per handle: two handles in one process share one
+    # server, and closing either stopped it under the other. Count handles here instead.
+    _users: ClassVar[dict[Path, int]] = {}
+
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = (data_dir / "postgres").resolve()
         self._server: object | None = None
@@ -25,13 +30,18 @@ class EmbeddedPostgres:
         """Start (or join) the server; return a DSN for the `paywatch` database."""
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._server = await asyncio.to_thread(_start_server, self.pgdata)
+        self._users[self.pgdata] = self._users.get(self.pgdata, 0) + 1
         admin_dsn: str = self._server.get_uri()  # type: ignore[attr-defined]
         await ensure_database(admin_dsn, DATABASE_NAME)
         return with_database(admin_dsn, DATABASE_NAME)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            server, self._server = self._server, None
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        self._users[self.pgdata] -= 1
+        if self._users[self.pgdata] == 0:  # the last handle in this process stops it
+            del self._users[self.pgdata]
             await asyncio.to_thread(server.cleanup)  # type: ignore[attr-defined]
 
 

@@ -83,3 +83,18 @@ def test_cold_run_on_embedded_postgresql(tmp_path: Path) -> None:
     assert status.returncode == 0
     assert "0001  init" in status.stdout
     assert "applied" in status.stdout
+
+
+async def test_two_handles_on_the_embedded_server_in_one_process(tmp_path: Path) -> None:
+    """Closing one handle must not stop the server under the other (the demo does this)."""
+    from db.embedded import EmbeddedPostgres
+    from db.pool import connect
+
+    first, second = EmbeddedPostgres(tmp_path), EmbeddedPostgres(tmp_path)
+    dsn = await first.start()
+    await second.start()
+    await second.stop()
+    conn = await connect(dsn)
+    assert await conn.fetchval("SELECT 1") == 1
+    await conn.close()
+    await first.stop()
