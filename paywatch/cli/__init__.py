@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from paywatch import __version__
-from paywatch.cli import admin, config, migrate, run
+from paywatch.cli import admin, config, demo, migrate, run
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"paywatch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run.add_parser(commands)
+    demo.add_parser(commands)
     migrate.add_parser(commands)
     admin.add_parsers(commands)
     config.add_parser(commands)

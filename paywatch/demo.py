@@ -1,0 +1,236 @@
+"""`paywatch demo`: the whole system on one machine with nothing configured.
+
+Embedded PostgreSQL, simnet, the daemon (API, jobs, watcher), a demo store with a key and a
+local webhook receiver that verifies signatures; then an order and a payment made through the
+HTTP API, paid from a simnet wallet, and the timeline printed as it happens. With --once it
+exits 0 as soon as the payment's webhook has arrived (non-zero if that takes over a minute)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solders.keypair import Keypair
+
+from db import api_keys, stores
+from paywatch.apikeys import DEFAULT_SCOPES, display_prefix, generate_key, hash_key
+from paywatch.daemon import run_daemon
+from paywatch.database import open_database
+from paywatch.settings import Settings
+from paywatch.webhooks import SIGNATURE_HEADER, WebhookVerificationError, verify_signature
+from simnet.server import SimnetServer
+from simnet.wallet import Wallet
+
+TIMEOUT_S = 60.0
+
+
+def free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free port")
+
+
+@dataclass
+class Receiver:
+    """The merchant's side: verifies each webhook's signature and notes when it arrived."""
+
+    secret: str = ""
+    arrived: list[tuple[float, str, bool]] = field(default_factory=list)
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            verify_signature(body, request.headers.get(SIGNATURE_HEADER, ""), self.secret)
+            ok = True
+        except WebhookVerificationError:
+            ok = False
+        self.arrived.append((time.monotonic(), json.loads(body)["type"], ok))
+        self.event.set()
+        return web.Response(status=200 if ok else 400)
+
+
+class Timeline:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def say(self, what: str) -> None:
+        print(f"  +{time.monotonic() - self.t0:6.2f} s  {what}", flush=True)
+
+
+async def demo(base: Settings, once: bool, api_port: int) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with SimnetServer(rpc_port=free_port(8899), ws_port=free_port(8900),
+                            slot_ms=200) as sim:
+        settings = base.model_copy(update={
+            "api_port": free_port(api_port), "solana_rpc_urls": [sim.rpc_url],
+            "solana_ws_urls": [sim.ws_url], "webhook_allow_private": True,
+            "webhook_dispatch_seconds": 0.5, "solana_watch": True})
+        api = f"http://127.0.0.1:{settings.api_port}"
+        daemon = asyncio.create_task(run_daemon(settings, stop=stop))
+        try:
+            await _wait_ready(api, daemon)
+            code = await _story(settings, sim, api, once, stop)
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await daemon
+    return code
+
+
+async def _wait_ready(api: str, daemon: asyncio.Task[None]) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            if daemon.done():
+                daemon.result()
+                raise RuntimeError("the daemon stopped")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{api}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the daemon did not become ready")
+
+
+async def _setup(settings: Settings, wallet: Wallet) -> tuple[str, str]:
+    """A demo store receiving SOL at a fresh wallet, and a new key for it."""
+    merchant = Keypair().pubkey()
+    await wallet.airdrop(merchant, 10**9)
+    key = generate_key()
+    async with open_database(settings) as db, db.pool.acquire() as conn:
+        store = await stores.store_by_slug(conn, "demo")
+        if store is None:
+            store = await stores.insert_store(conn, "demo", "Demo Shop", str(merchant))
+        else:
+            await stores.update_store(conn, store["id"], {"solana_recipient": str(merchant)})
+        await stores.upsert_store_asset(conn, store["id"], "solana", "SOL", None, 9)
+        await api_keys.insert_key(conn, store["id"], "demo", display_prefix(key),
+                                  hash_key(key), list(DEFAULT_SCOPES))
+    return key, str(merchant)
+
+
+async def _story(settings: Settings, sim: SimnetServer, api: str, once: bool,
+                 stop: asyncio.Event) -> int:
+    async with AsyncClient(sim.rpc_url, commitment=Confirmed) as client, \
+            aiohttp.ClientSession() as http:
+        wallet = Wallet(Keypair(), client)
+        await wallet.airdrop(wallet.pubkey, 100 * 10**9)
+        key, _merchant = await _setup(settings, wallet)
+        receiver, hook_url, runner = await _start_receiver()
+        auth = {"Authorization": f"Bearer {key}"}
+        try:
+            endpoint = await _post(http, f"{api}/v1/webhook_endpoints", auth,
+                                   {"url": hook_url, "event_types": ["payment.confirmed",
+                                                                      "order.paid"]})
+            receiver.secret = endpoint["secret"]
+            timeline = Timeline()
+            print("\npaywatch demo: one payment, start to finish\n", flush=True)
+            order = await _post(http, f"{api}/v1/orders", auth, {
+                "customer": {"email": "ada@example.com", "name": "Ada"}, "currency": "USD",
+                "items": [{"sku": "MUG-1", "name": "Mug", "quantity": 2,
+                           "unit_price": "12.50"}]})
+            timeline.say(f"order {order['number']} created: {order['total']} USD")
+            payment = await _post(http, f"{api}/v1/payments", auth,
+                                  {"order_id": order["id"], "asset": "SOL",
+                                   "label": "Demo Shop", "memo": order["number"]})
+            timeline.say(f"payment created: {payment['amount_due_display']} SOL at "
+                         f"{payment['quote']['price']} USD/SOL "
+                         f"({payment['quote']['cfv']['reason']})")
+            signature = await wallet.pay(payment["payment_request"]["url"])
+            timeline.say(f"paid from a simnet wallet: {signature[:16]}...")
+            ok = await _follow(http, api, auth, payment, order, receiver, timeline)
+        finally:
+            await runner.cleanup()
+        if not ok:
+            print("paywatch demo: the webhook did not arrive within a minute", flush=True)
+            return 1
+        _print_next(api, key, sim, payment)
+        if not once:
+            await stop.wait()
+        return 0
+
+
+async def _follow(http: aiohttp.ClientSession, api: str, auth: dict[str, str],
+                  payment: dict[str, Any], order: dict[str, Any], receiver: Receiver,
+                  timeline: Timeline) -> bool:
+    """Print each step once as it happens; True once both webhooks arrived verified."""
+    seen: set[str] = set()
+    hooks_shown = 0
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        now = await _get(http, f"{api}/v1/payments/{payment['id']}", auth)
+        if now["status"] != "pending" and now["status"] not in seen:
+            seen.add(now["status"])
+            timeline.say(f"payment {now['status']}"
+                         + (f" ({now['exception']})" if now["exception"] else ""))
+        if "order paid" not in seen and (await _get(
+                http, f"{api}/v1/orders/{order['id']}", auth))["status"] == "paid":
+            seen.add("order paid")
+            timeline.say(f"order {order['number']} paid")
+        for _at, kind, ok in receiver.arrived[hooks_shown:]:
+            hooks_shown += 1
+            timeline.say(f"webhook {kind} delivered, signature "
+                         f"{'verified' if ok else 'REFUSED'}")
+        verified = [kind for _at, kind, ok in receiver.arrived if ok]
+        if {"confirmed", "order paid"} <= seen and {"payment.confirmed", "order.paid"} <= set(
+                verified):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def _start_receiver() -> tuple[Receiver, str, web.AppRunner]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/webhooks", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port(0)
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return receiver, f"http://127.0.0.1:{port}/webhooks", runner
+
+
+async def _post(http: aiohttp.ClientSession, url: str, auth: dict[str, str],
+                body: dict[str, Any]) -> dict[str, Any]:
+    async with http.post(url, json=body, headers=auth) as resp:
+        answer = await resp.json()
+        if resp.status >= 300:
+            raise RuntimeError(f"{url}: {resp.status} {answer}")
+        return answer
+
+
+async def _get(http: aiohttp.ClientSession, url: str, auth: dict[str, str]) -> dict[str, Any]:
+    async with http.get(url, headers=auth) as resp:
+        return await resp.json()
+
+
+def _print_next(api: str, key: str, sim: SimnetServer, payment: dict[str, Any]) -> None:
+    print(f"""
+Try next (paywatch keeps running until Ctrl-C):
+  API key (demo store):  {key}
+  API docs:              {api}/docs
+  metrics:               {api}/metrics
+  this payment:          curl -s {api}/v1/payments/{payment['id']} -H "Authorization: Bearer {key}"
+  another payment:       curl -s {api}/v1/payments -H "Authorization: Bearer {key}" \\
+                           -H "Content-Type: application/json" \\
+                           -d '{{"amount": "9.99", "currency": "USD", "asset": "SOL"}}'
+  pay it:                paywatch simnet pay "<payment_request.url>" --rpc-url {sim.rpc_url}
+""", flush=True)
