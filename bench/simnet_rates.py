@@ -83,7 +83,8 @@ async def main() -> None:
                     await asyncio.sleep(0.1)
             payers = [Keypair() for _ in range(32)]
             await fund(session, url, payers)
-            latest = await call(session, url, "getLatestBlockhash", [])
+            latest = await call(session, url, "getLatestBlockhash",
+                                [{"commitment": "confirmed"}])
             blockhash = Hash.from_string(latest["result"]["value"]["blockhash"])
             txs = sign_all(payers, args.count, blockhash)
             sends = [("sendTransaction", [tx, {"encoding": "base64", "skipPreflight": False}])
@@ -94,13 +95,14 @@ async def main() -> None:
             print(f"sendTransaction (with preflight): {len(sigs)}/{args.count} accepted in "
                   f"{took:.2f} s = {len(sigs) / took:.0f} tx/s")
             await asyncio.sleep(1.5)  # let them reach `confirmed`
-            gets = [("getTransaction", [s, {"commitment": "confirmed", "encoding": "json",
-                                            "maxSupportedTransactionVersion": 0}])
-                    for s in sigs]
-            took, answers = await hammer(session, url, gets, args.concurrency)
-            found = sum(1 for a in answers if a.get("result"))
-            print(f"getTransaction (json): {found}/{len(gets)} found in {took:.2f} s = "
-                  f"{len(gets) / took:.0f} req/s")
+            for encoding in ("json", "jsonParsed"):
+                gets = [("getTransaction", [s, {"commitment": "confirmed", "encoding": encoding,
+                                                "maxSupportedTransactionVersion": 0}])
+                        for s in sigs]
+                took, answers = await hammer(session, url, gets, args.concurrency)
+                found = sum(1 for a in answers if a.get("result"))
+                print(f"getTransaction ({encoding}): {found}/{len(gets)} found in {took:.2f} s "
+                      f"= {len(gets) / took:.0f} req/s")
     finally:
         chain.terminate()
         await chain.wait()

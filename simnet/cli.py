@@ -58,6 +58,8 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rpc-port", type=int, default=8899)
     parser.add_argument("--ws-port", type=int, default=8900)
     parser.add_argument("--slot-ms", type=int, default=400, help="milliseconds per slot")
+    parser.add_argument("--confirm-depth", type=int, default=1,
+                        help="slots until a transaction is confirmed")
     parser.add_argument("--finalize-depth", type=int, default=32,
                         help="slots until a transaction is finalized")
 
@@ -75,6 +77,7 @@ def _serve(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with SimnetServer(args.host, args.rpc_port, args.ws_port, args.slot_ms,
+                                confirm_depth=args.confirm_depth,
                                 finalize_depth=args.finalize_depth) as sim:
             print(f"simnet: JSON-RPC {sim.rpc_url}  PubSub {sim.ws_url}  "
                   f"slot {args.slot_ms} ms  (Ctrl-C to stop)", flush=True)

@@ -63,40 +63,49 @@ def _raw_message(tx: VersionedTransaction) -> dict[str, Any]:
                           "stackHeight": None} for ix in msg.instructions],
     }
     if _version(tx) == 0:
-        out["addressTableLookups"] = [
-            {"accountKey": str(lookup.account_key),
-             "writableIndexes": list(bytes(lookup.writable_indexes)),
-             "readonlyIndexes": list(bytes(lookup.readonly_indexes))}
-            for lookup in msg.address_table_lookups]
+        out["addressTableLookups"] = _lookups(tx)
     return out
 
 
-def _parsed_message(tx: VersionedTransaction) -> dict[str, Any]:
-    msg = tx.message
-    keys = list(msg.account_keys)
+def _parsed_message(record: TxRecord) -> dict[str, Any]:
+    msg, keys = record.tx.message, record.account_keys
+    static = len(msg.account_keys)
     return {
-        "accountKeys": [{"pubkey": str(k), "writable": is_writable(tx, i),
-                         "signer": msg.is_signer(i), "source": "transaction"}
+        "accountKeys": [{"pubkey": str(k), "writable": is_writable(record, i),
+                         "signer": i < static and msg.is_signer(i),
+                         "source": "transaction" if i < static else "lookupTable"}
                         for i, k in enumerate(keys)],
         "recentBlockhash": str(msg.recent_blockhash),
         "instructions": [parse_instruction(keys[ix.program_id_index],
                                            [keys[a] for a in bytes(ix.accounts)],
                                            bytes(ix.data)) for ix in msg.instructions],
-        **({"addressTableLookups": []} if _version(tx) == 0 else {}),
+        **({"addressTableLookups": _lookups(record.tx)} if _version(record.tx) == 0 else {}),
     }
 
 
-def is_writable(tx: VersionedTransaction, index: int) -> bool:
-    """From the message header, as the runtime decides it (same rule for legacy and v0)."""
-    h, count = tx.message.header, len(tx.message.account_keys)
+def _lookups(tx: VersionedTransaction) -> list[dict[str, Any]]:
+    return [{"accountKey": str(lookup.account_key),
+             "writableIndexes": list(bytes(lookup.writable_indexes)),
+             "readonlyIndexes": list(bytes(lookup.readonly_indexes))}
+            for lookup in tx.message.address_table_lookups]
+
+
+def is_writable(record: TxRecord, index: int) -> bool:
+    """From the message header, as the runtime decides it (same rule for legacy and v0);
+    loaded addresses are writable when they came from a table's writable indexes."""
+    msg = record.tx.message
+    h, count = msg.header, len(msg.account_keys)
+    if index >= count:
+        return index < count + len(record.loaded.writable)
     if index < h.num_required_signatures:
         return index < h.num_required_signatures - h.num_readonly_signed_accounts
     return index < count - h.num_readonly_unsigned_accounts
 
 
-def encode_transaction(tx: VersionedTransaction, encoding: str) -> Any:
+def encode_transaction(record: TxRecord, encoding: str) -> Any:
+    tx = record.tx
     if encoding in ("json", "jsonParsed"):
-        message = _parsed_message(tx) if encoding == "jsonParsed" else _raw_message(tx)
+        message = _parsed_message(record) if encoding == "jsonParsed" else _raw_message(tx)
         return {"signatures": [str(s) for s in tx.signatures], "message": message}
     if encoding == "base64":
         return [base64.b64encode(bytes(tx)).decode(), "base64"]
@@ -137,15 +146,21 @@ def encode_meta(record: TxRecord, encoding: str) -> dict[str, Any]:
         "innerInstructions": _inner(record, encoding),
         "logMessages": record.logs, "preTokenBalances": record.pre_token_balances,
         "postTokenBalances": record.post_token_balances, "rewards": [],
-        "loadedAddresses": {"writable": [], "readonly": []},
+        "loadedAddresses": record.loaded.json(),
         "computeUnitsConsumed": record.compute_units,
     }
 
 
-def encode_confirmed_transaction(record: TxRecord, encoding: str) -> dict[str, Any]:
-    return {"slot": record.slot, "blockTime": record.block_time,
-            "transaction": encode_transaction(record.tx, encoding),
-            "meta": encode_meta(record, encoding), "version": _version(record.tx)}
+def encode_confirmed_transaction(record: TxRecord, encoding: str,
+                                 with_version: bool = True) -> dict[str, Any]:
+    """getTransaction's result. A node names the version only to a client that said which
+    versions it supports (maxSupportedTransactionVersion); legacy-only clients get none."""
+    out = {"slot": record.slot, "blockTime": record.block_time,
+           "transaction": encode_transaction(record, encoding),
+           "meta": encode_meta(record, encoding)}
+    if with_version:
+        out["version"] = _version(record.tx)
+    return out
 
 
 def transaction_version(record: TxRecord) -> Any:
@@ -185,6 +200,7 @@ def parse_account(account: Account, decimals_of: Any) -> dict[str, Any] | None:
         return {"program": program, "parsed": {"info": info, "type": "account"},
                 "space": len(data)}
     if is_mint(account):
-        return {"program": program, "parsed": {"info": mint_fields(data), "type": "mint"},
+        info = {**mint_fields(data), "supply": str(mint_fields(data)["supply"])}  # a string
+        return {"program": program, "parsed": {"info": info, "type": "mint"},
                 "space": len(data)}
     return None

@@ -1,5 +1,6 @@
 """Faults on demand, as real providers produce them: rate limits, a node behind, timeouts,
-malformed bodies. Tests queue them through the Python API or POST /_simnet/faults."""
+malformed bodies. Tests queue them through the Python API (SimnetServer.faults / .control)
+or, from another process, POST /_simnet/control on the RPC port."""
 
 from __future__ import annotations
 

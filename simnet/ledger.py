@@ -1,19 +1,23 @@
 """The simnet ledger: LiteSVM executes transactions for real; this class adds what a validator
 has and LiteSVM does not: slots and blocks, commitment levels, a signature index per address,
-account versions per slot (so queries honour their commitment), blockhash validity, and the
-faults tests need (a dead-fork drop, stalled finalization).
+account versions per slot (so queries honour their commitment), blockhash validity, the
+SlotHashes and Clock sysvars a real bank keeps, address lookup tables resolved for the
+transaction meta, and the faults tests need (a dead-fork drop, stalled finalization).
 
-Commitment model: a transaction lands `processed` in the current slot; it is `confirmed` once
-`confirm_depth` more slots exist and `finalized` once `finalize_depth` more exist."""
+Commitment model: slot 0 is genesis (finalized from the start); a transaction lands
+`processed` in the current slot; it is `confirmed` once `confirm_depth` more slots exist and
+`finalized` once `finalize_depth` more exist."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from solders.account import Account
+from solders.clock import Clock
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
@@ -24,15 +28,20 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata, TransactionMetadata
 
+from simnet.lookup import LoadedAddresses, LookupFailure, resolve_lookups
 from simnet.tokens import decimals_of, token_balances
 
 COMMITMENTS = ("processed", "confirmed", "finalized")
-BLOCKHASH_VALID_SLOTS = 150
-FIRST_SLOT = 1
+BLOCKHASH_VALID_SLOTS = 150  # MAX_PROCESSING_AGE
+SLOT_HASHES_KEPT = 512       # the SlotHashes sysvar's length
+GENESIS_SLOT = 0
 LAMPORTS_PER_SOL = 1_000_000_000
 # Errors a validator refuses before a transaction reaches a block (no fee, no signature kept).
 REFUSED = ("BlockhashNotFound", "AlreadyProcessed", "SignatureFailure", "AccountNotFound",
-           "InsufficientFundsForFee", "SanitizeFailure", "AccountInUse")
+           "InsufficientFundsForFee", "SanitizeFailure", "AccountInUse", "AccountLoadedTwice",
+           "AddressLookupTableNotFound", "InvalidAddressLookupTableIndex",
+           "InvalidAddressLookupTableOwner", "InvalidAddressLookupTableData",
+           "InvalidAccountForFee", "ProgramAccountNotFound")
 
 
 class SendError(Exception):
@@ -49,7 +58,7 @@ class TxRecord:
     slot: int
     block_time: int
     tx: VersionedTransaction
-    account_keys: list[Pubkey]
+    account_keys: list[Pubkey]  # static keys, then loaded writable, then loaded readonly
     err: Any  # a solders TransactionError, or None
     fee: int
     logs: list[str]
@@ -61,6 +70,9 @@ class TxRecord:
     post_token_balances: list[dict[str, Any]]
     memo: str | None
     pre_accounts: dict[Pubkey, Account | None] = field(default_factory=dict)
+    loaded: LoadedAddresses = field(default_factory=LoadedAddresses)
+    seq: int = 0                     # execution order, across slots
+    changed: frozenset[Pubkey] = frozenset()  # the accounts this transaction wrote
 
 
 @dataclass
@@ -74,38 +86,64 @@ class Block:
     signatures: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Version:
+    """One state of an account: written by transaction `seq` in `slot` (seq -1: before any)."""
+    slot: int
+    seq: int
+    account: Account | None
+
+
 Listener = Callable[[str, Any], None]  # (event kind, payload)
 
 
 class Ledger:
     def __init__(self, confirm_depth: int = 1, finalize_depth: int = 32,
                  clock: Callable[[], float] = time.time) -> None:
-        self.svm = LiteSVM().with_blockhash_check(False).with_transaction_history(0)
+        # simnet checks blockhashes, replays and signatures itself (Ledger.check), as a
+        # leader does before executing; LiteSVM then only executes. That also lets
+        # simulateTransaction run unsigned transactions, as a node's does without sigVerify.
+        self.svm = LiteSVM().with_blockhash_check(False).with_transaction_history(0) \
+            .with_sigverify(False)
         self.confirm_depth, self.finalize_depth, self.clock = confirm_depth, finalize_depth, clock
         self.finalization_stalled = False
-        self.slot = FIRST_SLOT
-        self.finalized_slot = 0
+        self.slot = GENESIS_SLOT
+        self.finalized_slot = GENESIS_SLOT
         self.txs: dict[str, TxRecord] = {}
         self.by_address: dict[Pubkey, list[str]] = {}
         self.blocks: dict[int, Block] = {}
         self.blockhashes: dict[Hash, int] = {}
-        self.versions: dict[Pubkey, list[tuple[int, Account | None]]] = {}
+        self.versions: dict[Pubkey, list[Version]] = {}
         self.listeners: list[Listener] = []
+        self._seq = itertools.count()
         self.faucet = Keypair()
         self.svm.set_account(self.faucet.pubkey(), Account(
             lamports=500_000_000 * LAMPORTS_PER_SOL, data=b"", owner=Pubkey.default(),
             executable=False, rent_epoch=0))
-        self._open_block(parent=0, previous=Hash.default())
+        self._open_block(parent=GENESIS_SLOT, previous=Hash.default(), height=0)
+        self.slot += 1  # genesis is closed at once; slot 1 is the first that takes transactions
+        self._open_block(parent=GENESIS_SLOT, previous=self.blocks[GENESIS_SLOT].blockhash,
+                         height=1)
 
     # ----- slots and commitment -------------------------------------------------------------
 
-    def _open_block(self, parent: int, previous: Hash) -> None:
+    def _open_block(self, parent: int, previous: Hash, height: int) -> None:
         self.svm.warp_to_slot(self.slot)
         self.svm.expire_blockhash()
         blockhash = self.svm.latest_blockhash()
+        now = int(self.clock())
         self.blockhashes[blockhash] = self.slot
-        self.blocks[self.slot] = Block(self.slot, parent, blockhash, previous,
-                                       int(self.clock()), len(self.blocks) + 1)
+        self.blocks[self.slot] = Block(self.slot, parent, blockhash, previous, now, height)
+        self._update_sysvars(now)
+
+    def _update_sysvars(self, now: int) -> None:
+        # LiteSVM leaves SlotHashes and the clock's timestamp alone; programs (the address
+        # lookup table program, anything reading Clock) need them as a bank has them.
+        recent = range(self.slot - 1, max(-1, self.slot - 1 - SLOT_HASHES_KEPT), -1)
+        self.svm.set_slot_hashes([(s, self.blocks[s].blockhash) for s in recent
+                                  if s in self.blocks])
+        self.svm.set_clock(Clock(slot=self.slot, epoch_start_timestamp=0, epoch=0,
+                                 leader_schedule_epoch=0, unix_timestamp=now))
 
     def advance(self) -> None:
         """Close the current slot and open the next; tell listeners what reached which level."""
@@ -114,19 +152,19 @@ class Ledger:
         self.slot += 1
         if not self.finalization_stalled:
             self.finalized_slot = max(self.finalized_slot, self.slot - self.finalize_depth)
-        self._open_block(parent=previous.slot, previous=previous.blockhash)
+        self._open_block(previous.slot, previous.blockhash, previous.block_height + 1)
         self._emit("slot", self.slot)
         for commitment, old in before.items():
             for slot in range(old + 1, self.commitment_slot(commitment) + 1):
-                for sig in self.blocks.get(slot, Block(0, 0, Hash.default(), Hash.default(),
-                                                       0, 0)).signatures:
+                block = self.blocks.get(slot)
+                for sig in block.signatures if block is not None else []:
                     self._emit(commitment, self.txs[sig])
 
     def commitment_slot(self, commitment: str | None) -> int:
         if commitment in (None, "finalized", "max", "root"):
             return self.finalized_slot
         if commitment in ("confirmed", "single", "singleGossip"):
-            return max(0, self.slot - self.confirm_depth)
+            return max(self.finalized_slot, self.slot - self.confirm_depth)
         return self.slot
 
     def level_of(self, record: TxRecord) -> str:
@@ -145,8 +183,9 @@ class Ledger:
 
     # ----- blockhashes ----------------------------------------------------------------------
 
-    def latest_blockhash(self) -> tuple[Hash, int]:
-        block = self.blocks[self.slot]
+    def latest_blockhash(self, commitment: str | None = "processed") -> tuple[Hash, int]:
+        """The blockhash of the commitment's bank and its lastValidBlockHeight."""
+        block = self.blocks[self.commitment_slot(commitment)]
         return block.blockhash, block.block_height + BLOCKHASH_VALID_SLOTS
 
     def blockhash_valid(self, blockhash: Hash) -> bool:
@@ -161,26 +200,21 @@ class Ledger:
         if not history:
             return self.svm.get_account(key)
         limit = self.commitment_slot(commitment)
-        for slot, state in reversed(history):
-            if slot <= limit:
-                return state
-        return history[0][1]
+        for version in reversed(history):
+            if version.slot <= limit:
+                return version.account
+        return history[0].account
 
-    def _record_versions(self, keys: list[Pubkey], before: dict[Pubkey, Account | None]) -> None:
-        for key in keys:
-            history = self.versions.setdefault(key, [(-1, before.get(key))])
-            history.append((self.slot, self.svm.get_account(key)))
+    def _record_versions(self, record: TxRecord, before: dict[Pubkey, Account | None]) -> None:
+        for key in record.changed:
+            history = self.versions.setdefault(key, [Version(-1, -1, before.get(key))])
+            history.append(Version(record.slot, record.seq, self.svm.get_account(key)))
 
     def decimals(self, mint: Pubkey) -> int:
         return decimals_of(mint, self.svm.get_account)
 
     def accounts_owned_by(self, owner: Pubkey) -> list[tuple[Pubkey, Account]]:
-        found = []
-        for key in self.versions:
-            account = self.svm.get_account(key)
-            if account is not None and account.owner == owner:
-                found.append((key, account))
-        return found
+        return [(key, account) for key, account in self.svm.get_program_accounts(owner)]
 
     # ----- transactions ---------------------------------------------------------------------
 
@@ -188,29 +222,40 @@ class Ledger:
         """SimulatedTransactionInfo or FailedTransactionMetadata; both have meta()."""
         return self.svm.simulate_transaction(tx)
 
-    def submit(self, tx: VersionedTransaction) -> TxRecord:
-        """Execute in the current slot. Refusals raise SendError; failures land with `err`."""
-        sig = str(tx.signatures[0])
-        if sig in self.txs:
+    def check(self, tx: VersionedTransaction) -> None:
+        """What a leader refuses before executing: a replay, a stale blockhash, a bad signature."""
+        try:
+            tx.sanitize()
+        except ValueError:
+            raise SendError("SanitizeFailure") from None
+        if str(tx.signatures[0]) in self.txs:
             raise SendError("AlreadyProcessed")
         if not self.blockhash_valid(tx.message.recent_blockhash):
             raise SendError("BlockhashNotFound")
         if not all(tx.verify_with_results()):
             raise SendError("SignatureFailure")
-        keys = list(tx.message.account_keys)
+
+    def submit(self, tx: VersionedTransaction) -> TxRecord:
+        """Execute in the current slot. Refusals raise SendError; failures land with `err`."""
+        self.check(tx)
+        try:
+            loaded = resolve_lookups(tx.message, self.svm.get_account)
+        except LookupFailure as exc:
+            raise SendError(exc.reason) from None
+        keys = [*tx.message.account_keys, *loaded.writable, *loaded.readonly]
         before = {k: self.svm.get_account(k) for k in keys}
         result = self.svm.send_transaction(tx)
         err = result.err() if isinstance(result, FailedTransactionMetadata) else None
         meta = result.meta() if isinstance(result, FailedTransactionMetadata) else result
-        if err is not None and _error_name(err) in REFUSED:
-            raise SendError(_error_name(err), list(meta.logs()))
-        record = self._record(tx, keys, before, err, meta)
-        self._record_versions(keys, before)
+        if err is not None and error_name(err) in REFUSED:
+            raise SendError(error_name(err), list(meta.logs()))
+        record = self._record(tx, keys, loaded, before, err, meta)
+        self._record_versions(record, before)
         self._index(record)
         self._emit("processed", record)
         return record
 
-    def _record(self, tx: VersionedTransaction, keys: list[Pubkey],
+    def _record(self, tx: VersionedTransaction, keys: list[Pubkey], loaded: LoadedAddresses,
                 before: dict[Pubkey, Account | None], err: Any,
                 meta: TransactionMetadata) -> TxRecord:
         after = {k: self.svm.get_account(k) for k in keys}
@@ -224,31 +269,53 @@ class Ledger:
             post_balances=[_lamports(after[k]) for k in keys],
             pre_token_balances=token_balances(keys, before, self.svm.get_account),
             post_token_balances=token_balances(keys, after, self.svm.get_account),
-            memo=memo_of(tx), pre_accounts=before)
+            memo=memo_of(tx), pre_accounts=before, loaded=loaded, seq=next(self._seq),
+            changed=frozenset(k for k in keys if before[k] != after[k]))
 
     def _index(self, record: TxRecord) -> None:
         self.txs[record.signature] = record
         self.blocks[record.slot].signatures.append(record.signature)
-        for key in record.account_keys:
+        for key in dict.fromkeys(record.account_keys):
             self.by_address.setdefault(key, []).append(record.signature)
 
+    # ----- a dead fork ----------------------------------------------------------------------
+
     def drop(self, signature: str) -> bool:
-        """A dead fork: a processed, unconfirmed transaction vanishes and its writes with it."""
+        """A dead fork: a processed, unconfirmed transaction vanishes with its writes, and so
+        does every later transaction that used an account it wrote (they were built on the
+        same fork). Returns False when the transaction is unknown or already confirmed."""
         record = self.txs.get(signature)
         if record is None or self.level_of(record) != "processed":
             return False
-        for key, state in record.pre_accounts.items():
-            if state is None:
-                self.svm.set_account(key, Account(0, b"", Pubkey.default(), False, 0))
-            else:
-                self.svm.set_account(key, state)
-            history = self.versions.get(key, [])
-            self.versions[key] = [(s, a) for s, a in history if s != record.slot] or history[:1]
-        del self.txs[signature]
-        self.blocks[record.slot].signatures.remove(signature)
-        for key in record.account_keys:
-            self.by_address[key].remove(signature)
+        doomed = self._fork_of(record)
+        dropped_seqs = {r.seq for r in doomed}
+        touched: set[Pubkey] = set()
+        for victim in doomed:
+            touched |= victim.changed
+            self._unindex(victim)
+        for key in touched:
+            history = [v for v in self.versions[key] if v.seq not in dropped_seqs]
+            self.versions[key] = history
+            self.svm.set_account(key, history[-1].account
+                                 or Account(0, b"", Pubkey.default(), False, 0))
         return True
+
+    def _fork_of(self, record: TxRecord) -> list[TxRecord]:
+        dirty, doomed = set(record.changed), [record]
+        for later in sorted((r for r in self.txs.values() if r.seq > record.seq),
+                            key=lambda r: r.seq):
+            if dirty.intersection(later.account_keys):
+                doomed.append(later)
+                dirty |= later.changed
+        return doomed
+
+    def _unindex(self, record: TxRecord) -> None:
+        del self.txs[record.signature]
+        self.blocks[record.slot].signatures.remove(record.signature)
+        for key in dict.fromkeys(record.account_keys):
+            self.by_address[key].remove(record.signature)
+
+    # ----- helpers --------------------------------------------------------------------------
 
     def airdrop(self, to: Pubkey, lamports: int) -> TxRecord:
         """A real System transfer from the faucet, so it has a signature and a history."""
@@ -267,8 +334,12 @@ def _lamports(account: Account | None) -> int:
     return account.lamports if account is not None else 0
 
 
-def _error_name(err: Any) -> str:
-    return str(err).split("(")[0].split(".")[-1].split(" ")[0].split("{")[0].strip()
+def error_name(err: Any) -> str:
+    """TransactionError's variant name: "BlockhashNotFound", "InstructionError", ..."""
+    name = type(err).__name__
+    if name == "TransactionErrorFieldless":
+        return str(err).rsplit(".", 1)[-1]
+    return name.removeprefix("TransactionError")
 
 
 MEMO_PROGRAMS = (Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"),

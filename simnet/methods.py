@@ -8,12 +8,15 @@ from typing import Any
 
 import base58
 from solders.hash import Hash
+from solders.message import from_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
 from simnet import encoding
-from simnet.ledger import COMMITMENTS, Ledger, SendError, TxRecord
+from simnet.errors import describe
+from simnet.fees import fee_for
+from simnet.ledger import COMMITMENTS, GENESIS_SLOT, Ledger, SendError, TxRecord
 from simnet.tokens import (
     TOKEN_PROGRAMS,
     is_mint,
@@ -23,10 +26,11 @@ from simnet.tokens import (
     ui_amount,
 )
 
-LAMPORTS_PER_SIGNATURE = 5000
 MAX_SIGNATURES_FOR_ADDRESS = 1000
 MAX_STATUS_SIGNATURES = 256
 SLOTS_PER_EPOCH = 432_000
+STATUS_CACHE_SLOTS = 300  # how far back getSignatureStatuses looks without searching history
+BELOW_CONFIRMED = "Method does not support commitment below `confirmed`"
 
 
 class RpcError(Exception):
@@ -103,7 +107,7 @@ class Methods:
         return {"solana-core": "2.1.0", "feature-set": 1725507508}
 
     def rpc_getGenesisHash(self, params: list[Any]) -> str:
-        return str(self.ledger.blocks[1].blockhash)
+        return str(self.ledger.blocks[GENESIS_SLOT].blockhash)
 
     def rpc_getSlot(self, params: list[Any]) -> int:
         return self.ledger.commitment_slot(_config(params, 0).get("commitment"))
@@ -124,7 +128,7 @@ class Methods:
 
     def rpc_getLatestBlockhash(self, params: list[Any]) -> dict[str, Any]:
         config = _config(params, 0)
-        blockhash, last_valid = self.ledger.latest_blockhash()
+        blockhash, last_valid = self.ledger.latest_blockhash(config.get("commitment"))
         return {"context": self._context(config),
                 "value": {"blockhash": str(blockhash), "lastValidBlockHeight": last_valid}}
 
@@ -139,11 +143,14 @@ class Methods:
 
     def rpc_getFeeForMessage(self, params: list[Any]) -> dict[str, Any]:
         raw = _decode(_param(params, 0, str, "message"), "base64")
-        if not raw:
-            raise invalid("Invalid params: empty message")
-        signers = raw[1] if raw[0] & 0x80 else raw[0]  # a v0 message starts with its prefix
-        return {"context": self._context(_config(params, 1)),
-                "value": signers * LAMPORTS_PER_SIGNATURE}
+        try:
+            message = from_bytes_versioned(raw)
+        except ValueError:
+            raise invalid("invalid transaction: failed to deserialize message") from None
+        # a node answers null for a message whose blockhash its bank does not know
+        fee = fee_for(message) if self.ledger.blockhash_valid(message.recent_blockhash) \
+            else None
+        return {"context": self._context(_config(params, 1)), "value": fee}
 
     def rpc_getMinimumBalanceForRentExemption(self, params: list[Any]) -> int:
         size = _param(params, 0, int, "data length")
@@ -204,21 +211,32 @@ class Methods:
 
     def rpc_getTokenAccountsByOwner(self, params: list[Any]) -> dict[str, Any]:
         owner = _pubkey(_param(params, 0, str, "owner"))
-        flt = _param(params, 1, dict, "filter")
+        mint, program = self._token_filter(_param(params, 1, dict, "filter"))
         config = _config(params, 2)
+        value = []
+        for key, _ in self.ledger.accounts_owned_by(program):
+            account = self.ledger.account(key, config.get("commitment"))  # at its commitment
+            if not is_token_account(account) or account is None or account.owner != program:
+                continue
+            fields = token_account_fields(bytes(account.data))
+            if fields["owner"] == owner and (mint is None or fields["mint"] == mint):
+                value.append({"pubkey": str(key), "account": self._encoded(key, config)})
+        return {"context": self._context(config), "value": value}
+
+    def _token_filter(self, flt: dict[str, Any]) -> tuple[Pubkey | None, Pubkey]:
+        """{"mint": ...} (its program is the mint's owner) or {"programId": ...}."""
         if len(flt) != 1 or not ({"mint", "programId"} & set(flt)):
             raise invalid("Invalid params: expected a filter with mint or programId")
-        mint = _pubkey(flt["mint"]) if "mint" in flt else None
-        programs = (_pubkey(flt["programId"]),) if "programId" in flt else TOKEN_PROGRAMS
-        value = []
-        for program in programs:
-            for key, account in self.ledger.accounts_owned_by(program):
-                if not is_token_account(account):
-                    continue
-                fields = token_account_fields(bytes(account.data))
-                if fields["owner"] == owner and (mint is None or fields["mint"] == mint):
-                    value.append({"pubkey": str(key), "account": self._encoded(key, config)})
-        return {"context": self._context(config), "value": value}
+        if "programId" in flt:
+            program = _pubkey(flt["programId"])
+            if program not in TOKEN_PROGRAMS:
+                raise invalid("Invalid param: unrecognized Token program id")
+            return None, program
+        mint = _pubkey(flt["mint"])
+        account = self.ledger.account(mint)
+        if not is_mint(account) or account is None:
+            raise invalid("Invalid param: could not find mint")
+        return mint, account.owner
 
     # ----- transactions ---------------------------------------------------------------------
 
@@ -246,34 +264,48 @@ class Methods:
         try:
             return self.ledger.submit(tx).signature
         except SendError as exc:
+            if config.get("skipPreflight"):
+                # Unchecked, the node forwards it and answers its signature; the leader then
+                # drops it, and it never gets a status (what a client must cope with).
+                return str(tx.signatures[0])
             raise _send_error(exc) from None
 
     def _preflight(self, tx: VersionedTransaction) -> None:
         if not all(tx.verify_with_results()):
             raise RpcError(-32003, "Transaction signature verification failure")
-        if not self.ledger.blockhash_valid(tx.message.recent_blockhash):
-            raise _simulation_failed("Blockhash not found", "BlockhashNotFound", [], 0)
-        if str(tx.signatures[0]) in self.ledger.txs:
-            raise _simulation_failed("This transaction has already been processed",
-                                     "AlreadyProcessed", [], 0)
+        try:
+            self.ledger.check(tx)
+        except SendError as exc:
+            raise _simulation_failed(exc.reason, [], 0) from None
         result = self.ledger.simulate(tx)
         if isinstance(result, FailedTransactionMetadata):
             meta = result.meta()
-            raise _simulation_failed(_describe(result.err()), encoding.error_json(result.err()),
-                                     list(meta.logs()), meta.compute_units_consumed())
+            raise _simulation_failed(encoding.error_json(result.err()), list(meta.logs()),
+                                     meta.compute_units_consumed())
 
     def rpc_simulateTransaction(self, params: list[Any]) -> dict[str, Any]:
         tx, config = self._transaction(params)
+        replace = bool(config.get("replaceRecentBlockhash"))
+        if config.get("sigVerify") and replace:
+            raise invalid("sigVerify may not be used with replaceRecentBlockhash")
         if config.get("sigVerify") and not all(tx.verify_with_results()):
             raise RpcError(-32003, "Transaction signature verification failure")
-        result = self.ledger.simulate(tx)
-        failed = isinstance(result, FailedTransactionMetadata)
+        value: dict[str, Any] = {"err": None, "logs": [], "accounts": None, "unitsConsumed": 0,
+                                 "returnData": None, "innerInstructions": None,
+                                 "replacementBlockhash": None}
+        if replace:
+            blockhash, last_valid = self.ledger.latest_blockhash(config.get("commitment"))
+            value["replacementBlockhash"] = {"blockhash": str(blockhash),
+                                             "lastValidBlockHeight": last_valid}
+        elif not self.ledger.blockhash_valid(tx.message.recent_blockhash):
+            value["err"] = "BlockhashNotFound"
+            return {"context": self._context(config), "value": value}
+        result = self.ledger.simulate(tx)  # LiteSVM ignores blockhashes: "replaced" for free
         meta = result.meta()  # both outcomes carry TransactionMetadata behind meta()
-        return {"context": self._context(config), "value": {
-            "err": encoding.error_json(result.err()) if failed else None,
-            "logs": list(meta.logs()), "accounts": None,
-            "unitsConsumed": meta.compute_units_consumed(), "returnData": None,
-            "innerInstructions": None, "replacementBlockhash": None}}
+        if isinstance(result, FailedTransactionMetadata):
+            value["err"] = encoding.error_json(result.err())
+        value["logs"], value["unitsConsumed"] = list(meta.logs()), meta.compute_units_consumed()
+        return {"context": self._context(config), "value": value}
 
     def _status(self, record: TxRecord | None) -> dict[str, Any] | None:
         if record is None:
@@ -292,14 +324,24 @@ class Methods:
             raise invalid(f"Too many inputs provided; max {MAX_STATUS_SIGNATURES}")
         for sig in sigs:
             _signature(sig)
+        config = _config(params, 1)
+        search = bool(config.get("searchTransactionHistory"))
         return {"context": self._context({"commitment": "processed"}),
-                "value": [self._status(self.ledger.signature_of(s)) for s in sigs]}
+                "value": [self._status(self._cached(s, search)) for s in sigs]}
+
+    def _cached(self, signature: str, search_history: bool) -> TxRecord | None:
+        """Without searchTransactionHistory a node looks only in its status cache (recent
+        slots); older signatures come back null, which clients must handle."""
+        record = self.ledger.signature_of(signature)
+        if record is None or search_history:
+            return record
+        return record if self.ledger.slot - record.slot <= STATUS_CACHE_SLOTS else None
 
     def rpc_getSignaturesForAddress(self, params: list[Any]) -> list[dict[str, Any]]:
         key = _pubkey(_param(params, 0, str, "address"))
         config = _config(params, 1)
         if config.get("commitment") == "processed":
-            raise invalid("Method does not support commitment below `confirmed`")
+            raise invalid(BELOW_CONFIRMED)
         limit = (config.get("limit") or MAX_SIGNATURES_FOR_ADDRESS)
         if not isinstance(limit, int) or not 1 <= limit <= MAX_SIGNATURES_FOR_ADDRESS:
             raise invalid("Invalid limit; max 1000")
@@ -316,46 +358,80 @@ class Methods:
         if isinstance(config, str):  # the old positional encoding form
             config = {"encoding": config}
         if config.get("commitment") == "processed":
-            raise invalid("Method does not support commitment below `confirmed`")
+            raise invalid(BELOW_CONFIRMED)
         enc = (config.get("encoding") or "json")
         if enc not in ("json", "jsonParsed", "base64", "base58"):
             raise invalid(f"Invalid params: unknown variant `{enc}`")
         record = self.ledger.signature_of(sig)
         if record is None or not self.ledger.visible(record, config.get("commitment")):
             return None
-        _check_version(record, config.get("maxSupportedTransactionVersion"))
-        return encoding.encode_confirmed_transaction(record, enc)
+        max_version = config.get("maxSupportedTransactionVersion")
+        _check_version(record, max_version)
+        return encoding.encode_confirmed_transaction(record, enc, max_version is not None)
 
     def rpc_getBlock(self, params: list[Any]) -> dict[str, Any]:
         slot = _param(params, 0, int, "slot")
         config = _param(params, 1, dict, "config", required=False) or {}
+        if config.get("commitment") == "processed":
+            raise invalid(BELOW_CONFIRMED)
         block = self.ledger.blocks.get(slot)
         if block is None or slot > self.ledger.commitment_slot(config.get("commitment")):
             raise RpcError(-32004, f"Block not available for slot {slot}")
-        records = [self.ledger.txs[s] for s in block.signatures]
+        details = config.get("transactionDetails") or "full"
+        if details not in ("full", "signatures", "accounts", "none"):
+            raise invalid(f"Invalid params: unknown variant `{details}`")
         out: dict[str, Any] = {
             "blockHeight": block.block_height, "blockTime": block.block_time,
             "blockhash": str(block.blockhash), "parentSlot": block.parent_slot,
-            "previousBlockhash": str(block.previous_blockhash), "rewards": []}
-        details = (config.get("transactionDetails") or "full")
+            "previousBlockhash": str(block.previous_blockhash)}
+        if config.get("rewards", True):
+            out["rewards"] = []
+        records = [self.ledger.txs[s] for s in block.signatures]
         if details == "signatures":
             out["signatures"] = [r.signature for r in records]
         elif details == "full":
-            enc = (config.get("encoding") or "json")
-            for record in records:
-                _check_version(record, config.get("maxSupportedTransactionVersion"))
-            out["transactions"] = [
-                {"transaction": encoding.encode_transaction(r.tx, enc),
-                 "meta": encoding.encode_meta(r, enc),
-                 "version": encoding.transaction_version(r)} for r in records]
+            out["transactions"] = self._block_transactions(records, config)
+        elif details == "accounts":
+            out["transactions"] = [self._block_accounts(r) for r in records]
         return out
+
+    def _block_transactions(self, records: list[TxRecord],
+                            config: dict[str, Any]) -> list[dict[str, Any]]:
+        enc, max_version = config.get("encoding") or "json", \
+            config.get("maxSupportedTransactionVersion")
+        if enc not in ("json", "jsonParsed", "base64", "base58"):
+            raise invalid(f"Invalid params: unknown variant `{enc}`")
+        out = []
+        for record in records:
+            _check_version(record, max_version)
+            item = {"transaction": encoding.encode_transaction(record, enc),
+                    "meta": encoding.encode_meta(record, enc)}
+            if max_version is not None:
+                item["version"] = encoding.transaction_version(record)
+            out.append(item)
+        return out
+
+    def _block_accounts(self, record: TxRecord) -> dict[str, Any]:
+        """transactionDetails "accounts": signatures and parsed account keys, a trimmed meta."""
+        parsed = encoding.encode_transaction(record, "jsonParsed")
+        meta = encoding.encode_meta(record, "json")
+        keep = ("err", "status", "fee", "preBalances", "postBalances", "preTokenBalances",
+                "postTokenBalances")
+        return {"transaction": {"signatures": parsed["signatures"],
+                                "accountKeys": parsed["message"]["accountKeys"]},
+                "meta": {k: meta[k] for k in keep},
+                "version": encoding.transaction_version(record)}
 
 
 def _between(records: list[TxRecord], before: str | None,
              until: str | None) -> list[TxRecord]:
+    """Newest-first records strictly older than `before` and strictly newer than `until`.
+    Like a node: an unknown `before` yields nothing; an unknown `until` bounds nothing."""
     sigs = [r.signature for r in records]
     if before is not None:
-        records = records[sigs.index(before) + 1:] if before in sigs else records
+        if before not in sigs:
+            return []
+        records = records[sigs.index(before) + 1:]
     if until is not None:
         sigs = [r.signature for r in records]
         records = records[:sigs.index(until)] if until in sigs else records
@@ -391,18 +467,9 @@ def _decode(text: str, enc: str) -> bytes:
     raise invalid(f"Invalid params: unsupported encoding: {enc}")
 
 
-def _describe(err: Any) -> str:
-    shown = encoding.error_json(err)
-    if isinstance(shown, dict) and "InstructionError" in shown:
-        index, inner = shown["InstructionError"]
-        detail = (f"custom program error: {hex(inner['Custom'])}" if isinstance(inner, dict)
-                  else str(inner))
-        return f"Error processing Instruction {index}: {detail}"
-    return str(shown)
-
-
-def _simulation_failed(what: str, err: Any, logs: list[str], units: int) -> RpcError:
-    return RpcError(-32002, f"Transaction simulation failed: {what}", {
+def _simulation_failed(err: Any, logs: list[str], units: int) -> RpcError:
+    """sendTransaction's preflight failure, -32002, with the simulation as `data`."""
+    return RpcError(-32002, f"Transaction simulation failed: {describe(err)}", {
         "accounts": None, "err": err, "innerInstructions": None, "logs": logs,
         "replacementBlockhash": None, "returnData": None, "unitsConsumed": units})
 
@@ -410,4 +477,4 @@ def _simulation_failed(what: str, err: Any, logs: list[str], units: int) -> RpcE
 def _send_error(exc: SendError) -> RpcError:
     if exc.reason == "SignatureFailure":
         return RpcError(-32003, "Transaction signature verification failure")
-    return _simulation_failed(exc.reason, exc.reason, exc.logs, 0)
+    return _simulation_failed(exc.reason, exc.logs, 0)

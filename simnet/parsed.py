@@ -30,6 +30,10 @@ def _system(accounts: list[str], data: bytes) -> tuple[str, dict[str, Any]] | No
         return "createAccount", {"source": accounts[0], "newAccount": accounts[1],
                                  "lamports": _u64(data, 4), "space": _u64(data, 12),
                                  "owner": str(Pubkey(data[20:52]))}
+    if tag == 1 and len(data) >= 36 and accounts:
+        return "assign", {"account": accounts[0], "owner": str(Pubkey(data[4:36]))}
+    if tag == 8 and len(data) >= 12 and accounts:
+        return "allocate", {"account": accounts[0], "space": _u64(data, 4)}
     return None
 
 
@@ -51,6 +55,28 @@ def _token(accounts: list[str], data: bytes) -> tuple[str, dict[str, Any]] | Non
     if tag == 18 and len(data) >= 33 and len(accounts) >= 2:
         return "initializeAccount3", {"account": accounts[0], "mint": accounts[1],
                                       "owner": str(Pubkey(data[1:33]))}
+    return _token_housekeeping(tag, accounts, data)
+
+
+def _token_housekeeping(tag: int, accounts: list[str],
+                        data: bytes) -> tuple[str, dict[str, Any]] | None:
+    """The instructions that create, size and close token accounts (ATA creation runs
+    getAccountDataSize, initializeImmutableOwner and initializeAccount3 as inner ones)."""
+    if tag == 1 and len(accounts) >= 4:
+        return "initializeAccount", {"account": accounts[0], "mint": accounts[1],
+                                     "owner": accounts[2], "rentSysvar": accounts[3]}
+    if tag == 8 and len(data) >= 9 and len(accounts) >= 3:
+        return "burn", {"account": accounts[0], "mint": accounts[1],
+                        "authority": accounts[2], "amount": str(_u64(data, 1))}
+    if tag == 9 and len(accounts) >= 3:
+        return "closeAccount", {"account": accounts[0], "destination": accounts[1],
+                                "owner": accounts[2]}
+    if tag == 17 and accounts:
+        return "syncNative", {"account": accounts[0]}
+    if tag == 21 and accounts:
+        return "getAccountDataSize", {"mint": accounts[0]}
+    if tag == 22 and accounts:
+        return "initializeImmutableOwner", {"account": accounts[0]}
     return None
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from solders.pubkey import Pubkey
+from solders.signature import Signature
 
 from simnet import encoding
 from simnet.ledger import COMMITMENTS, Ledger, TxRecord
@@ -35,6 +36,7 @@ class Subscription:
     target: Any = None          # Pubkey, signature, or "all"/"allWithVotes"
     received: bool = False      # signatureSubscribe's enableReceivedNotification
     encoding: str = "base64"
+    answered: bool = False      # a signature already at its level: notified, not kept
 
 
 class PubSub:
@@ -43,6 +45,8 @@ class PubSub:
         self.subs: dict[int, Subscription] = {}
         self.sockets: set[web.WebSocketResponse] = set()
         self._ids = itertools.count(1)
+        self._sending: set[asyncio.Task[None]] = set()
+        self._after_ack: dict[web.WebSocketResponse, list[tuple[Subscription, Any]]] = {}
         ledger.listeners.append(self.on_ledger)
 
     # ----- ledger events -> notifications -------------------------------------------------
@@ -90,7 +94,9 @@ class PubSub:
         message = {"jsonrpc": "2.0", "method": NOTIFICATION[sub.kind],
                    "params": {"result": result, "subscription": sub.id}}
         if not sub.ws.closed:
-            asyncio.get_running_loop().create_task(_send_quietly(sub.ws, message))
+            task = asyncio.get_running_loop().create_task(_send_quietly(sub.ws, message))
+            self._sending.add(task)  # keep a reference until it is written
+            task.add_done_callback(self._sending.discard)
 
     # ----- the WebSocket endpoint ---------------------------------------------------------
 
@@ -102,6 +108,10 @@ class PubSub:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
                     await ws.send_json(self.handle_text(ws, msg.data))
+                    # a signature already at its level is answered right after the ack,
+                    # never before it: a client maps notifications by the acked id
+                    for sub, result in self._after_ack.pop(ws, []):
+                        self._send(sub, result)
         finally:
             self.sockets.discard(ws)
             for sub_id in [i for i, s in self.subs.items() if s.ws is ws]:
@@ -138,7 +148,7 @@ class PubSub:
         if method not in SUBSCRIBE:
             raise LookupError(method)
         sub = self._subscription(ws, SUBSCRIBE[method], params)
-        if sub.kind != "done":
+        if not sub.answered:
             self.subs[sub.id] = sub
         return sub.id
 
@@ -153,9 +163,7 @@ class PubSub:
         if kind == "logs":
             sub.target = _logs_target(params[0] if params else None)
         elif kind == "signature":
-            sub.target = params[0] if params and isinstance(params[0], str) else None
-            if sub.target is None:
-                raise ValueError("Invalid params: expected a signature")
+            sub.target = _signature(params[0] if params else None)
             sub.received = bool(config.get("enableReceivedNotification"))
             self._maybe_already_there(sub)
         elif kind == "account":
@@ -165,8 +173,9 @@ class PubSub:
     def _maybe_already_there(self, sub: Subscription) -> None:
         record = self.ledger.signature_of(sub.target)
         if record is not None and self.ledger.visible(record, sub.commitment):
-            self._send(sub, self._wrap({"err": encoding.error_json(record.err)}, record.slot))
-            sub.kind = "done"  # answered at once; never kept
+            self._after_ack.setdefault(sub.ws, []).append(
+                (sub, self._wrap({"err": encoding.error_json(record.err)}, record.slot)))
+            sub.answered = True  # answered at once (after the ack); never kept
 
     async def close_all(self) -> int:
         sockets = list(self.sockets)
@@ -183,6 +192,13 @@ def _logs_target(flt: Any) -> Any:
             raise ValueError("Invalid Request: Only 1 address supported")
         return _pubkey(flt["mentions"][0])
     raise ValueError("Invalid params: expected \"all\" or {\"mentions\": [address]}")
+
+
+def _signature(value: Any) -> str:
+    try:
+        return str(Signature.from_string(value))
+    except (ValueError, TypeError):
+        raise ValueError("Invalid Request: Invalid signature provided") from None
 
 
 def _pubkey(value: Any) -> Pubkey:

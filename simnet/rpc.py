@@ -15,7 +15,7 @@ from simnet.methods import Methods, RpcError
 
 log = logging.getLogger("simnet.rpc")
 
-MAX_BODY = 50 * 1024 * 1024  # what agave's RPC accepts
+MAX_BODY = 50 * 1024  # agave's MAX_REQUEST_BODY_SIZE: larger bodies get HTTP 413
 
 METHODS = web.AppKey("methods", Methods)
 FAULTS = web.AppKey("faults", Faults)
@@ -76,9 +76,10 @@ async def rpc(request: web.Request) -> web.Response:
 
 
 async def control(request: web.Request) -> web.Response:
-    """{"action": "fail_next", "count": 3, "kind": "http_429"} | {"action": "drop",
-    "signature": ...} | {"action": "close_websockets"} | {"action": "stall_finalization",
-    "stalled": true} | {"action": "advance", "slots": 5}"""
+    """{"action": "fail_next", "count": 3, "kind": "http_429"} | {"action": "clear_faults"}
+    | {"action": "drop", "signature": ...} | {"action": "close_websockets"}
+    | {"action": "stall_finalization", "stalled": true} | {"action": "pause"}
+    | {"action": "resume"} | {"action": "advance", "slots": 5} | {"action": "status"}"""
     try:
         body = await request.json()
         result = await request.app[CONTROL].control(body)  # type: ignore[attr-defined]
@@ -91,5 +92,6 @@ def build_rpc_app(methods: Methods, faults: Faults, controller: object) -> web.A
     app = web.Application(client_max_size=MAX_BODY)
     app[METHODS], app[FAULTS], app[CONTROL] = methods, faults, controller
     app.router.add_post("/", rpc)
-    app.router.add_post("/_simnet/faults", control)
+    app.router.add_post("/_simnet/faults", control)  # the first name it had; kept
+    app.router.add_post("/_simnet/control", control)
     return app

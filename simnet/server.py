@@ -2,6 +2,8 @@
 
     async with SimnetServer(slot_ms=50, rpc_port=0, ws_port=0) as sim:
         sim.rpc_url, sim.ws_url, sim.ledger, sim.faults
+        sim.pause(); sim.advance(3); sim.resume()     # hold / move the slot clock
+        await sim.control({"action": "drop", "signature": sig})  # also POST /_simnet/control
 """
 
 from __future__ import annotations
@@ -63,11 +65,28 @@ class SimnetServer:
             await asyncio.sleep(self.slot_ms / 1000)
             self.ledger.advance()
 
+    def pause(self) -> None:
+        """Stop the slot clock: what landed stays at its commitment until resume() or
+        advance(); tests use it to look at a `processed` transaction before it confirms."""
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
+
+    def resume(self) -> None:
+        if self._clock is None:
+            self._clock = asyncio.create_task(self._tick(), name="simnet-slot-clock")
+
+    def advance(self, slots: int = 1) -> int:
+        for _ in range(slots):
+            self.ledger.advance()
+        return self.ledger.slot
+
     async def stop(self) -> None:
         if self._clock is not None:
             self._clock.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._clock
+            self._clock = None
         await self.pubsub.close_all()
         for runner in reversed(self._runners):
             await runner.cleanup()
@@ -96,11 +115,15 @@ class SimnetServer:
             self.ledger.listeners.remove(on_slot)
 
     async def control(self, body: dict[str, Any]) -> Any:
-        """The faults and controls tests drive, from this process or through HTTP."""
+        """The faults and controls tests drive, from this process or through HTTP
+        (POST /_simnet/control on the RPC port, same body)."""
         action = body["action"]
         if action == "fail_next":
             self.faults.fail_next(int(body.get("count", 1)), str(body["kind"]))
             return len(self.faults.pending)
+        if action == "clear_faults":
+            self.faults.clear()
+            return 0
         if action == "drop":
             return self.ledger.drop(str(body["signature"]))
         if action == "close_websockets":
@@ -108,7 +131,16 @@ class SimnetServer:
         if action == "stall_finalization":
             self.ledger.finalization_stalled = bool(body.get("stalled", True))
             return self.ledger.finalization_stalled
-        if action == "clear_faults":
-            self.faults.clear()
-            return 0
-        raise KeyError(f"unknown action {action!r}")
+        return self._clock_control(action, body)
+
+    def _clock_control(self, action: str, body: dict[str, Any]) -> Any:
+        if action == "pause":
+            self.pause()
+        elif action == "resume":
+            self.resume()
+        elif action == "advance":
+            return self.advance(int(body.get("slots", 1)))
+        elif action != "status":
+            raise KeyError(f"unknown action {action!r}")
+        return {"slot": self.ledger.slot, "finalized": self.ledger.finalized_slot,
+                "paused": self._clock is None, "pending_faults": len(self.faults.pending)}

@@ -15,6 +15,7 @@ from pathlib import Path
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.models import TxOpts
+from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
@@ -35,6 +36,7 @@ from spl.token.models import InitializeMint2Params, MintToParams, TransferChecke
 
 from paywatch.money import parse_units
 from paywatch.solanapay import parse_transfer_url
+from simnet.lookup import create_table, extend_table
 
 MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 CONFIRM_TIMEOUT_S = 30.0
@@ -64,9 +66,10 @@ class Wallet:
         return self.keypair.pubkey()
 
     async def send(self, instructions: list[Instruction],
-                   signers: list[Keypair] | None = None) -> str:
+                   signers: list[Keypair] | None = None,
+                   tables: list[AddressLookupTableAccount] | None = None) -> str:
         blockhash = (await self.client.get_latest_blockhash(Confirmed)).value.blockhash
-        message = MessageV0.try_compile(self.pubkey, instructions, [], blockhash)
+        message = MessageV0.try_compile(self.pubkey, instructions, tables or [], blockhash)
         tx = VersionedTransaction(message, [self.keypair, *(signers or [])])
         sig = (await self.client.send_transaction(
             tx, opts=TxOpts(preflight_commitment=Confirmed))).value
@@ -92,6 +95,14 @@ class Wallet:
         sig = (await self.client.request_airdrop(to, lamports)).value
         await self.confirm(str(sig))
         return str(sig)
+
+    async def create_lookup_table(self, addresses: list[Pubkey]) -> AddressLookupTableAccount:
+        """An address lookup table holding `addresses`, usable once this returns (its
+        extension is confirmed, so a later slot than the one that wrote it)."""
+        recent = (await self.client.get_slot(Confirmed)).value
+        table, create = create_table(self.pubkey, self.pubkey, recent)
+        await self.send([create, extend_table(table, self.pubkey, self.pubkey, addresses)])
+        return AddressLookupTableAccount(table, addresses)
 
     async def create_mint(self, decimals: int = 6, supply: int = 0,
                           program: Pubkey = TOKEN_PROGRAM_ID) -> Pubkey:
