@@ -55,3 +55,21 @@ async def expire_batch(conn: asyncpg.Connection, limit: int) -> int:
 
 async def invalidate_batch(conn: asyncpg.Connection, limit: int) -> int:
     return len(await conn.fetch(INVALIDATE_PAYMENTS, limit))
+
+
+# Events older than the retention whose deliveries are all settled (delivered or failed);
+# their deliveries go with them (ON DELETE CASCADE). Batched like the other sweeps.
+PURGE_EVENTS = """
+DELETE FROM events WHERE id IN (
+    SELECT ev.id FROM events ev
+    WHERE ev.created_at < now() - make_interval(days => $1::int)
+      AND ev.dispatched_at IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                      WHERE d.event_id = ev.id AND d.status = 'pending')
+    ORDER BY ev.seq LIMIT $2
+    FOR UPDATE SKIP LOCKED)
+"""
+
+
+async def purge_events_batch(conn: asyncpg.Connection, days: int, limit: int) -> int:
+    return int((await conn.execute(PURGE_EVENTS, days, limit)).split()[-1])

@@ -18,7 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from db import idempotency
 from paywatch.metrics import JOB_DURATION, JOB_RUNS
 from paywatch.settings import Settings
-from paywatch.sweeps import expire_payments, invalidate_payments
+from paywatch.sweeps import expire_payments, invalidate_payments, purge_events
 from watcher.webhooks import Dispatcher
 
 log = logging.getLogger("paywatch.jobs")
@@ -59,6 +59,7 @@ def build_scheduler(settings: Settings, pool: asyncpg.Pool,
         ("invalidate_payments", lambda: invalidate_payments(pool), 30.0),
         ("deliver_webhooks", dispatcher.run_once, settings.webhook_dispatch_seconds),
         ("purge_idempotency_keys", lambda: purge_idempotency_keys(pool), 3600.0),
+        ("purge_events", lambda: purge_events(pool, settings.event_retention_days), 3600.0),
     ]
     scheduler = AsyncIOScheduler(timezone="UTC")
     for name, job, seconds in jobs:

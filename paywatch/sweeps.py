@@ -35,3 +35,10 @@ async def expire_payments(pool: asyncpg.Pool, size: int = BATCH) -> int:
 
 async def invalidate_payments(pool: asyncpg.Pool, size: int = BATCH) -> int:
     return await sweep(pool, sweeps.invalidate_batch, "invalid payments", size)
+
+
+async def purge_events(pool: asyncpg.Pool, days: int, size: int = BATCH) -> int:
+    async def batch(conn: asyncpg.Connection, limit: int) -> int:
+        return await sweeps.purge_events_batch(conn, days, limit)
+
+    return await sweep(pool, batch, "purged events", size)

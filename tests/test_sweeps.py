@@ -54,3 +54,21 @@ async def test_sweeps_leave_fresh_payments_and_invalidate_stale_detections(
     assert statuses == ["invalid", "detected", "pending"]
     assert await pool.fetchval(
         "SELECT count(*) FROM events WHERE type = 'payment.invalid'") == 1
+
+
+async def test_old_settled_events_are_purged_and_pending_ones_kept(
+        pool: asyncpg.Pool, api: TestClient, merchant: dict[str, str]) -> None:
+    from paywatch.sweeps import purge_events
+
+    await make_payments(api, merchant, 3)  # three payment.created events
+    await pool.execute("UPDATE events SET created_at = now() - interval '100 days', "
+                       "dispatched_at = now() - interval '100 days'")
+    await pool.execute(
+        "INSERT INTO webhook_endpoints (store_id, url, secret) "
+        "SELECT id, 'https://example.com/h', 's' FROM stores LIMIT 1")
+    keep = await pool.fetchval("SELECT id FROM events ORDER BY seq LIMIT 1")
+    await pool.execute("INSERT INTO webhook_deliveries (event_id, endpoint_id) "
+                       "SELECT $1, id FROM webhook_endpoints", keep)
+    assert await purge_events(pool, days=90, size=1) == 2
+    assert [r["id"] for r in await pool.fetch("SELECT id FROM events")] == [keep]
+    assert await purge_events(pool, days=90) == 0
