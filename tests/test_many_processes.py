@@ -139,3 +139,63 @@ def test_two_daemons_expire_each_payment_once(db_dsn: str, tmp_path: Path) -> No
                             "WHERE type = 'payment.expired'") == 200
     assert fetchval(db_dsn, "SELECT count(*) FROM events WHERE type = 'payment.expired'") == 200
     assert [d.returncode for d in daemons] == [0, 0]
+
+
+def test_sigterm_during_a_burst_of_payments_loses_nothing(db_dsn: str, tmp_path: Path) -> None:
+    import threading
+
+    from solana.rpc.async_api import AsyncClient
+    from solders.keypair import Keypair
+
+    from simnet.wallet import Wallet
+
+    rpc_port, ws_port = free_port(), free_port()
+    rpc_url = f"http://127.0.0.1:{rpc_port}"
+    chain = subprocess.Popen([PAYWATCH, "simnet", "--rpc-port", str(rpc_port), "--ws-port",
+                              str(ws_port), "--slot-ms", "50"], env=clean_env(), cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = clean_env(PAYWATCH_DATABASE_URL=db_dsn, PAYWATCH_SOLANA_RPC_URLS=rpc_url,
+                    PAYWATCH_SOLANA_WS_URLS=f"ws://127.0.0.1:{ws_port}",
+                    PAYWATCH_API_RATE_LIMIT_PER_MINUTE="1000000")
+    first = second = None
+    try:
+        wait_for_rpc(rpc_url)
+        subprocess.run([PAYWATCH, "simnet", "airdrop", MERCHANT, "1", "--rpc-url", rpc_url],
+                       env=env, cwd=tmp_path, capture_output=True, check=True, timeout=120)
+        key = store_and_key(env, tmp_path)
+        first, base = start(env, tmp_path)
+        wait_ready(base, first)
+        urls = [post(f"{base}/v1/payments", key, {"amount": "1", "currency": "USD",
+                                                  "asset": "SOL"})["payment_request"]["url"]
+                for _ in range(40)]
+
+        async def pay_all() -> None:
+            async with AsyncClient(rpc_url, commitment="confirmed") as client:
+                wallet = Wallet(Keypair(), client)
+                await wallet.airdrop(wallet.pubkey, 50 * 10**9)
+                await asyncio.gather(*(wallet.pay(u) for u in urls))
+
+        burst = threading.Thread(target=asyncio.run, args=(pay_all(),))
+        burst.start()
+        time.sleep(0.5)  # the burst is under way
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+        burst.join(timeout=120)
+        second, base = start({**env, "PAYWATCH_API_PORT": str(free_port())}, tmp_path)
+        wait_ready(base, second)
+        deadline = time.monotonic() + 60
+        while fetchval(db_dsn, "SELECT count(*) FROM payments WHERE status <> 'confirmed'"):
+            assert time.monotonic() < deadline, "not every paid payment was confirmed"
+            time.sleep(0.2)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=30)
+        chain.send_signal(signal.SIGTERM)
+        chain.wait(timeout=30)
+    assert first.returncode == 0
+    assert fetchval(db_dsn, "SELECT count(*) FROM transfers WHERE status <> 'rejected'") == 40
+    assert fetchval(db_dsn, "SELECT count(*) FROM events WHERE type = 'payment.confirmed'") == 40
+    assert fetchval(db_dsn, "SELECT count(DISTINCT payment_id) FROM events "
+                            "WHERE type = 'payment.confirmed'") == 40
