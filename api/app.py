@@ -52,13 +52,15 @@ def build_app(settings: Settings, pool: asyncpg.Pool,
     app[DB_POOL] = pool
     app[MIGRATIONS] = migrations if migrations is not None else load_migrations()
     app[RATE_LIMITER] = RateLimiter(settings.api_rate_limit_per_minute)
-    session = aiohttp.ClientSession()
-    app[QUOTES] = quote_service or build_quote_service(settings, session)
+    if quote_service is None:  # tests and tools; the daemon shares its own with the jobs
+        session = aiohttp.ClientSession()
+        quote_service = build_quote_service(settings, session)
 
-    async def close_session(_app: web.Application) -> None:
-        await session.close()
+        async def close_session(_app: web.Application) -> None:
+            await session.close()
 
-    app.on_cleanup.append(close_session)
+        app.on_cleanup.append(close_session)
+    app[QUOTES] = quote_service
     operations: list[openapi.Operation] = []
     for module in ROUTE_MODULES:
         module.add_routes(app)

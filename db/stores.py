@@ -115,3 +115,13 @@ async def update_store(conn: asyncpg.Connection, store_id: Any,
 async def disable_store_asset(conn: asyncpg.Connection, store_id: Any, chain: str,
                               asset: str) -> None:
     await conn.execute(DISABLE_STORE_ASSET, store_id, chain, asset)
+
+SELECT_PRICED_PAIRS = """
+SELECT DISTINCT a.asset, s.default_currency AS currency
+FROM store_assets a JOIN stores s ON s.id = a.store_id WHERE a.enabled
+"""
+
+
+async def priced_pairs(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every (asset, currency) a store may quote: what the price cache should keep warm."""
+    return await conn.fetch(SELECT_PRICED_PAIRS)

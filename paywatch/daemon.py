@@ -22,6 +22,7 @@ from paywatch import __version__
 from paywatch.database import open_database
 from paywatch.jobs import build_scheduler
 from paywatch.metrics import BUILD_INFO
+from paywatch.pricing import build_quote_service
 from paywatch.settings import Settings
 from watcher.leader import lead
 from watcher.solana.service import SolanaWatcher, WatcherConfig
@@ -48,11 +49,12 @@ async def run_daemon(settings: Settings, *, migrate: bool = True, role: str = "a
     async with open_database(settings) as db:
         async with db.pool.acquire() as conn:
             await _prepare_schema(Migrator(conn, migrations), migrate)
-        runner = web.AppRunner(build_app(settings, db.pool, migrations),
+        session = aiohttp.ClientSession()
+        quotes = build_quote_service(settings, session)  # one cache for the API and the job
+        runner = web.AppRunner(build_app(settings, db.pool, migrations, quote_service=quotes),
                                shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
         await runner.setup()
-        session = aiohttp.ClientSession()
-        scheduler = build_scheduler(settings, db.pool, session)
+        scheduler = build_scheduler(settings, db.pool, session, quotes)
         scheduler.start()
         watchers = _start_watchers(settings, db.dsn, db.pool) if role != "api" else []
         try:

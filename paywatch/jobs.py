@@ -15,8 +15,9 @@ import aiohttp
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from db import idempotency
+from db import idempotency, stores
 from paywatch.metrics import JOB_DURATION, JOB_RUNS
+from paywatch.pricing import PriceUnavailable, QuoteService
 from paywatch.settings import Settings
 from paywatch.sweeps import expire_payments, invalidate_payments, purge_events
 from watcher.webhooks import Dispatcher
@@ -51,10 +52,27 @@ async def purge_idempotency_keys(pool: asyncpg.Pool) -> int:
             return total
 
 
-def build_scheduler(settings: Settings, pool: asyncpg.Pool,
-                    session: aiohttp.ClientSession) -> AsyncIOScheduler:
+async def refresh_prices(pool: asyncpg.Pool, quotes: QuoteService) -> int:
+    """Keep the price cache warm for every pair a store can quote, so a checkout never waits
+    on a provider. A pair no source can price is skipped (the API says so when asked)."""
+    async with pool.acquire() as conn:
+        pairs = await stores.priced_pairs(conn)
+    fresh = 0
+    for pair in pairs:
+        try:
+            await quotes.prices.price(pair["asset"], pair["currency"].strip())
+            fresh += 1
+        except PriceUnavailable as exc:
+            log.info("no fresh price", extra={"asset": pair["asset"], "error": str(exc)})
+    return fresh
+
+
+def build_scheduler(settings: Settings, pool: asyncpg.Pool, session: aiohttp.ClientSession,
+                    quotes: QuoteService) -> AsyncIOScheduler:
     dispatcher = Dispatcher(pool, session, allow_private=settings.webhook_allow_private)
     jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = [
+        ("refresh_prices", lambda: refresh_prices(pool, quotes),
+         max(1.0, settings.price_cache_ttl_seconds / 2)),
         ("expire_payments", lambda: expire_payments(pool), settings.expiry_sweep_seconds),
         ("invalidate_payments", lambda: invalidate_payments(pool), 30.0),
         ("deliver_webhooks", dispatcher.run_once, settings.webhook_dispatch_seconds),

@@ -72,3 +72,19 @@ async def test_old_settled_events_are_purged_and_pending_ones_kept(
     assert await purge_events(pool, days=90, size=1) == 2
     assert [r["id"] for r in await pool.fetch("SELECT id FROM events")] == [keep]
     assert await purge_events(pool, days=90) == 0
+
+
+async def test_the_price_refresh_job_warms_every_pair_a_store_quotes(
+        pool: asyncpg.Pool, merchant: dict[str, str]) -> None:
+    import aiohttp
+
+    from paywatch.jobs import refresh_prices
+    from paywatch.pricing import build_quote_service
+    from paywatch.settings import Settings
+
+    async with aiohttp.ClientSession() as session:
+        everything = build_quote_service(Settings(_env_file=None), session)
+        assert await refresh_prices(pool, everything) == 2  # SOL and USDC, in USD
+        sol_only = build_quote_service(
+            Settings(static_prices='{"SOL": "150"}', _env_file=None), session)
+        assert await refresh_prices(pool, sol_only) == 1  # USDC cannot be priced: skipped
