@@ -6,7 +6,7 @@ import os
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -158,3 +158,36 @@ async def wallet(client: AsyncClient) -> Wallet:
     w = Wallet(Keypair(), client)
     await w.airdrop(w.pubkey, 100 * 10**9)
     return w
+
+
+@contextmanager
+def simnet_process(cwd: Path) -> Iterator[tuple[str, str]]:
+    """`paywatch simnet` as its own process on free ports, answering; yields (rpc, ws) URLs."""
+    import json as _json
+    import subprocess
+    import time
+    import urllib.request
+
+    rpc_port, ws_port = free_port(), free_port()
+    rpc_url, ws_url = f"http://127.0.0.1:{rpc_port}", f"ws://127.0.0.1:{ws_port}"
+    chain = subprocess.Popen([PAYWATCH, "simnet", "--rpc-port", str(rpc_port), "--ws-port",
+                              str(ws_port), "--slot-ms", "50"], env=clean_env(), cwd=cwd,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        body = _json.dumps({"jsonrpc": "2.0", "id": 1, "method": "getHealth"}).encode()
+        while True:
+            request = urllib.request.Request(rpc_url, data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=2) as resp:  # noqa: S310
+                    if _json.loads(resp.read()).get("result") == "ok":
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "simnet did not start"
+            time.sleep(0.1)
+        yield rpc_url, ws_url
+    finally:
+        chain.send_signal(15)
+        chain.wait(timeout=30)

@@ -7,15 +7,19 @@ import asyncio
 import json
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import asyncpg
+from solana.rpc.async_api import AsyncClient
+from solders.keypair import Keypair
 
-from tests.conftest import PAYWATCH, clean_env, free_port
+from simnet.wallet import Wallet
+from tests.conftest import PAYWATCH, clean_env, free_port, simnet_process
 from tests.test_daemon import start, wait_ready
-from tests.watcher.test_run_with_simnet import MERCHANT, post, wait_for_rpc
+from tests.watcher.test_run_with_simnet import MERCHANT, post
 
 LEADER = """
 SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -60,18 +64,17 @@ def store_and_key(env: dict[str, str], cwd: Path) -> str:
 
 def test_a_standby_takes_over_when_the_leader_is_killed(db_dsn: str,
                                                         tmp_path: Path) -> None:
-    rpc_port, ws_port = free_port(), free_port()
-    rpc_url = f"http://127.0.0.1:{rpc_port}"
-    chain = subprocess.Popen([PAYWATCH, "simnet", "--rpc-port", str(rpc_port), "--ws-port",
-                              str(ws_port), "--slot-ms", "50"], env=clean_env(), cwd=tmp_path,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with simnet_process(tmp_path) as (rpc_url, ws_url):
+        takeover(db_dsn, tmp_path, rpc_url, ws_url)
+
+
+def takeover(db_dsn: str, tmp_path: Path, rpc_url: str, ws_url: str) -> None:
     env = clean_env(PAYWATCH_DATABASE_URL=db_dsn, PAYWATCH_SOLANA_RPC_URLS=rpc_url,
-                    PAYWATCH_SOLANA_WS_URLS=f"ws://127.0.0.1:{ws_port}")
+                    PAYWATCH_SOLANA_WS_URLS=ws_url)
     cli = {"env": env, "cwd": tmp_path, "capture_output": True, "text": True, "check": True,
            "timeout": 120}
     daemons: list[subprocess.Popen[str]] = []
     try:
-        wait_for_rpc(rpc_url)
         subprocess.run([PAYWATCH, "simnet", "airdrop", MERCHANT, "1", "--rpc-url", rpc_url],
                        **cli)
         key = store_and_key(env, tmp_path)
@@ -108,8 +111,6 @@ def test_a_standby_takes_over_when_the_leader_is_killed(db_dsn: str,
             if d.poll() is None:
                 d.send_signal(signal.SIGTERM)
                 d.communicate(timeout=30)
-        chain.send_signal(signal.SIGTERM)
-        chain.wait(timeout=30)
     assert survivor.returncode == 0
 
 
@@ -142,24 +143,22 @@ def test_two_daemons_expire_each_payment_once(db_dsn: str, tmp_path: Path) -> No
 
 
 def test_sigterm_during_a_burst_of_payments_loses_nothing(db_dsn: str, tmp_path: Path) -> None:
-    import threading
 
-    from solana.rpc.async_api import AsyncClient
-    from solders.keypair import Keypair
 
-    from simnet.wallet import Wallet
 
-    rpc_port, ws_port = free_port(), free_port()
-    rpc_url = f"http://127.0.0.1:{rpc_port}"
-    chain = subprocess.Popen([PAYWATCH, "simnet", "--rpc-port", str(rpc_port), "--ws-port",
-                              str(ws_port), "--slot-ms", "50"], env=clean_env(), cwd=tmp_path,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with simnet_process(tmp_path) as (rpc_url, ws_url):
+        burst_and_restart(db_dsn, tmp_path, rpc_url, ws_url)
+    assert fetchval(db_dsn, "SELECT count(*) FROM transfers WHERE status <> 'rejected'") == 40
+    assert fetchval(db_dsn, "SELECT count(*) FROM events WHERE type = 'payment.confirmed'") == 40
+    assert fetchval(db_dsn, "SELECT count(DISTINCT payment_id) FROM events "
+                            "WHERE type = 'payment.confirmed'") == 40
+
+
+def burst_and_restart(db_dsn: str, tmp_path: Path, rpc_url: str, ws_url: str) -> None:
     env = clean_env(PAYWATCH_DATABASE_URL=db_dsn, PAYWATCH_SOLANA_RPC_URLS=rpc_url,
-                    PAYWATCH_SOLANA_WS_URLS=f"ws://127.0.0.1:{ws_port}",
-                    PAYWATCH_API_RATE_LIMIT_PER_MINUTE="1000000")
+                    PAYWATCH_SOLANA_WS_URLS=ws_url, PAYWATCH_API_RATE_LIMIT_PER_MINUTE="1000000")
     first = second = None
     try:
-        wait_for_rpc(rpc_url)
         subprocess.run([PAYWATCH, "simnet", "airdrop", MERCHANT, "1", "--rpc-url", rpc_url],
                        env=env, cwd=tmp_path, capture_output=True, check=True, timeout=120)
         key = store_and_key(env, tmp_path)
@@ -192,10 +191,5 @@ def test_sigterm_during_a_burst_of_payments_loses_nothing(db_dsn: str, tmp_path:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.communicate(timeout=30)
-        chain.send_signal(signal.SIGTERM)
-        chain.wait(timeout=30)
+    assert first is not None
     assert first.returncode == 0
-    assert fetchval(db_dsn, "SELECT count(*) FROM transfers WHERE status <> 'rejected'") == 40
-    assert fetchval(db_dsn, "SELECT count(*) FROM events WHERE type = 'payment.confirmed'") == 40
-    assert fetchval(db_dsn, "SELECT count(DISTINCT payment_id) FROM events "
-                            "WHERE type = 'payment.confirmed'") == 40

@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import PAYWATCH, clean_env, free_port
+from tests.conftest import PAYWATCH, clean_env, simnet_process
 from tests.test_daemon import get, start, wait_ready
 
 MERCHANT = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
@@ -24,33 +24,18 @@ def post(url: str, key: str, body: dict) -> dict:
         return json.loads(resp.read())
 
 
-def wait_for_rpc(url: str, seconds: float = 30) -> None:
-    """simnet runs in another process: wait until it answers before using it."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            answer = post(url, "", {"jsonrpc": "2.0", "id": 1, "method": "getHealth"})
-            if answer.get("result") == "ok":
-                return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "simnet did not start"
-        time.sleep(0.1)
-
-
 def test_run_confirms_a_payment_paid_with_simnet_pay(db_dsn: str, tmp_path: Path) -> None:
-    rpc_port, ws_port = free_port(), free_port()
-    rpc_url, ws_url = f"http://127.0.0.1:{rpc_port}", f"ws://127.0.0.1:{ws_port}"
-    chain = subprocess.Popen([PAYWATCH, "simnet", "--rpc-port", str(rpc_port), "--ws-port",
-                              str(ws_port), "--slot-ms", "50"], env=clean_env(), cwd=tmp_path,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with simnet_process(tmp_path) as (rpc_url, ws_url):
+        run_against(db_dsn, tmp_path, rpc_url, ws_url)
+
+
+def run_against(db_dsn: str, tmp_path: Path, rpc_url: str, ws_url: str) -> None:
     env = clean_env(PAYWATCH_DATABASE_URL=db_dsn, PAYWATCH_SOLANA_RPC_URLS=rpc_url,
                     PAYWATCH_SOLANA_WS_URLS=ws_url)
     cli = {"env": env, "cwd": tmp_path, "capture_output": True, "text": True, "check": True,
            "timeout": 120}
     daemon = None
     try:
-        wait_for_rpc(rpc_url)
         subprocess.run([PAYWATCH, "simnet", "airdrop", MERCHANT, "1", "--rpc-url", rpc_url],
                        **cli)
         subprocess.run([PAYWATCH, "stores", "create", "Demo", "--solana-recipient", MERCHANT],
@@ -88,6 +73,4 @@ def test_run_confirms_a_payment_paid_with_simnet_pay(db_dsn: str, tmp_path: Path
         if daemon is not None:
             daemon.send_signal(signal.SIGTERM)
             daemon.communicate(timeout=30)
-        chain.send_signal(signal.SIGTERM)
-        chain.wait(timeout=30)
     assert daemon.returncode == 0
