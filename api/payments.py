@@ -14,8 +14,9 @@ from aiohttp import web
 from api.auth import Principal, principal
 from api.body import parse_body, parse_query, respond
 from api.errors import ApiError
+from api.evm_requests import EvmSetup, evm_request
 from api.idempotency import run_once
-from api.keys import DB_POOL
+from api.keys import DB_POOL, SETTINGS
 from api.models.payments import (
     CancelRequest,
     Payment,
@@ -29,6 +30,7 @@ from api.pagination import decode_cursor, encode_cursor
 from api.quoting import QuoteInput, quote_for
 from api.serialize import payment_out
 from db import audit, events, stores
+from db import evm as db_evm
 from db import payments as db
 from paywatch.metrics import PAYMENTS_CREATED
 from paywatch.payment_updates import pay_order
@@ -39,6 +41,7 @@ from paywatch.payments import (
     required_commitment,
     solana_pay_url,
 )
+from paywatch.settings import Settings
 from paywatch.solanapay import UrlTooLong
 from paywatch.states import SETTLEABLE
 
@@ -77,6 +80,7 @@ async def create_payment(request: web.Request) -> web.Response:
     body = await parse_body(request, PaymentCreate)
     async with request.app[DB_POOL].acquire() as conn:
         store = await stores.store_by_id(conn, store_id)
+        evm = await _evm_setup(conn, request.app[SETTINGS], store, body)
         asset = await _accepted_asset(conn, store, body)
         amount, currency, order_id = await _amount_to_pay(conn, store_id, body)
     quote = await quote_for(request.app, QuoteInput(asset, amount, currency, store))
@@ -84,21 +88,17 @@ async def create_payment(request: web.Request) -> web.Response:
     expires_at, monitor_until = clocks(store, now, body.expires_in)
     ask = PaymentAsk(body.label, body.message, body.memo, body.expires_in,
                      str(body.redirect_url) if body.redirect_url else None, body.metadata)
-    reference = new_reference()
-    try:
-        url = solana_pay_url(store, asset, quote.amount_base_units, reference, ask)
-    except UrlTooLong as exc:
-        raise ApiError(422, "payment_url_too_long", str(exc), param=exc.field) from None
     values = {
         "store_id": store_id, "order_id": order_id, "chain": body.chain,
         "asset": asset["asset"], "mint": asset["mint"], "decimals": asset["decimals"],
-        "recipient": store["solana_recipient"], "reference": reference,
         "amount_due": quote.amount_base_units,
         "required_commitment": required_commitment(store, quote.fiat_amount_due),
-        "payment_url": url, "label": ask.label, "message": ask.message, "memo": ask.memo,
+        "label": ask.label, "message": ask.message, "memo": ask.memo,
         "redirect_url": ask.redirect_url, "metadata": ask.metadata,
         "expires_at": expires_at, "monitor_until": monitor_until, **quote.columns(),
     }
+    if evm is None:
+        values |= _solana_request(store, asset, values["amount_due"], ask)
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         if order_id is not None:
@@ -107,7 +107,9 @@ async def create_payment(request: web.Request) -> web.Response:
                 raise ApiError(409, "order_not_payable", "the order changed while the payment "
                                "was being quoted; it is no longer pending payment",
                                param="order_id")
-        row = await db.insert_payment(conn, values)
+        planned = values if evm is None else values | await evm_request(conn, evm, store_id,
+                                                                        values)
+        row = await db.insert_payment(conn, planned)
         out = payment_out(row, []).model_dump(mode="json")
         await events.emit(conn, store_id=store_id, type_="payment.created", data=out,
                           payment_id=row["id"], order_id=order_id)
@@ -121,8 +123,40 @@ async def create_payment(request: web.Request) -> web.Response:
     return response
 
 
+def _solana_request(store: asyncpg.Record, asset: asyncpg.Record, amount: int,
+                    ask: PaymentAsk) -> dict[str, Any]:
+    reference = new_reference()
+    try:
+        url = solana_pay_url(store, asset, amount, reference, ask)
+    except UrlTooLong as exc:
+        raise ApiError(422, "payment_url_too_long", str(exc), param=exc.field) from None
+    return {"recipient": store["solana_recipient"], "reference": reference, "payment_url": url}
+
+
+async def _evm_setup(conn: asyncpg.Connection, settings: Settings, store: asyncpg.Record,
+                     body: PaymentCreate) -> EvmSetup | None:
+    if body.chain == "solana":
+        return None
+    chain = settings.evm_chain(body.chain)
+    if chain is None:
+        names = ", ".join(["solana"] + [c.name for c in settings.evm_chains])
+        raise ApiError(422, "chain_not_configured",
+                       f"no chain {body.chain!r} is configured; configured: {names}",
+                       param="chain")
+    matching = await db_evm.store_chain(conn, store["id"], body.chain)
+    if matching is None:
+        raise ApiError(422, "chain_not_configured",
+                       f"this store has no settings for {body.chain}: set `evm` on the store "
+                       "(an xpub for deposit addresses, or a shared address)", param="chain")
+    if body.memo is not None:
+        raise ApiError(422, "parameter_invalid", "a memo cannot travel with an EVM transfer; "
+                       "use metadata to keep your own notes", param="memo")
+    return EvmSetup(chain, matching)
+
+
 async def _accepted_asset(conn: asyncpg.Connection, store: asyncpg.Record,
                           body: PaymentCreate) -> asyncpg.Record:
+    """The store's accepted asset row (its mint/contract and decimals)."""
     if body.chain == "solana" and not store["solana_recipient"]:
         raise ApiError(422, "chain_not_configured",
                        "this store has no Solana recipient; set one with "

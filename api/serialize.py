@@ -10,6 +10,22 @@ from api.models.payments import Payment, PaymentRequest, Transfer
 from paywatch.money import format_units
 
 
+def payment_request(row: asyncpg.Record) -> PaymentRequest:
+    evm = row["reference"] is None
+    return PaymentRequest(
+        type="eip681" if evm else "solana_pay", url=row["payment_url"],
+        reference=row["reference"], recipient=row["recipient"], amount=row["amount_due"],
+        asset_contract=row["mint"], chain_id=_chain_id(row["payment_url"]) if evm else None,
+        qr_code_url=f"/v1/payments/{row['id']}/qr.svg")
+
+
+def _chain_id(uri: str) -> int | None:
+    """ethereum:<target>@<chainId>[/fn]?...: the id the URI itself carries."""
+    head = uri.split("?", 1)[0].split("/", 1)[0]
+    _, _, chain_id = head.partition("@")
+    return int(chain_id) if chain_id.isdigit() else None
+
+
 def payment_out(row: asyncpg.Record, transfers: Sequence[asyncpg.Record]) -> Payment:
     return Payment(
         id=str(row["id"]), status=row["status"], exception=row["exception"],
@@ -21,9 +37,7 @@ def payment_out(row: asyncpg.Record, transfers: Sequence[asyncpg.Record]) -> Pay
         amount_received_display=format_units(row["amount_received"], row["decimals"]),
         currency=row["currency"].strip(), fiat_amount=row["fiat_amount"],
         fiat_amount_due=row["fiat_amount_due"], required_commitment=row["required_commitment"],
-        payment_request=PaymentRequest(
-            type="solana_pay", url=row["payment_url"], reference=row["reference"],
-            recipient=row["recipient"], qr_code_url=f"/v1/payments/{row['id']}/qr.svg"),
+        payment_request=payment_request(row),
         quote=row["quote"],
         transfers=[Transfer(**dict(t)) for t in transfers],
         label=row["label"], message=row["message"], memo=row["memo"],

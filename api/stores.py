@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from api.auth import Principal, principal
 from api.body import parse_body, respond
 from api.errors import ApiError
 from api.idempotency import run_once
-from api.keys import DB_POOL
+from api.keys import DB_POOL, SETTINGS
 from api.models.common import (
     Currency,
     FiatAmount,
@@ -29,16 +29,53 @@ from api.models.common import (
 )
 from api.openapi import Operation
 from db import audit, stores
+from db import evm as db_evm
+from paywatch.evm import EvmChain, checksum, validate_xpub
 from paywatch.pricing import CfvPolicy
+from paywatch.settings import Settings
+from paywatch.validation import solana_address
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
 
+ChainName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+
+
 class AssetIn(RequestModel):
     asset: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,12}$")]
-    chain: Literal["solana"] = "solana"
-    mint: SolanaAddress | None = Field(default=None, description="SPL mint; none for SOL")
-    decimals: Annotated[int, Field(ge=0, le=18)]
+    chain: ChainName = Field(default="solana",
+                             description="`solana` or an EVM chain the operator configured")
+    mint: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="SPL mint (none for SOL); on EVM chains taken from the "
+        "chain's configuration")
+    decimals: Annotated[int, Field(ge=0, le=36)] | None = Field(
+        default=None, description="required for Solana assets; EVM chains know theirs")
+
+
+class EvmChainIn(RequestModel):
+    """How this store's payments on one EVM chain are matched."""
+
+    mode: Literal["deposit_address", "shared_address"] = "deposit_address"
+    xpub: Annotated[str, Field(max_length=120)] | None = Field(
+        default=None, description="account-level extended public key (m/44'/60'/0'); each "
+        "payment gets the next address xpub/0/n. Never an xprv.")
+    address: Annotated[str, Field(max_length=42)] | None = Field(
+        default=None, description="shared_address: the one address every payment goes to")
+
+    @model_validator(mode="after")
+    def _keys(self) -> EvmChainIn:
+        try:
+            if self.xpub is not None:
+                validate_xpub(self.xpub)
+            if self.address is not None:
+                self.address = checksum(self.address)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        if self.mode == "deposit_address" and self.xpub is None:
+            raise ValueError("deposit_address needs the account's xpub")
+        if self.mode == "shared_address" and self.address is None:
+            raise ValueError("shared_address needs the address")
+        return self
 
 
 class StoreFields(RequestModel):
@@ -58,6 +95,9 @@ class StoreFields(RequestModel):
     allow_framing: bool | None = None
     assets: Annotated[list[AssetIn], Field(max_length=50)] | None = Field(
         default=None, description="accepted assets; replaces the list when given")
+    evm: Annotated[dict[ChainName, EvmChainIn | None], Field(max_length=20)] | None = Field(
+        default=None, description="per EVM chain: how payments are matched; null removes a "
+        "chain's settings")
 
 
 class StoreCreate(StoreFields):
@@ -70,6 +110,13 @@ class AssetOut(ResponseModel):
     asset: str
     mint: str | None
     decimals: int
+
+
+class EvmChainOut(ResponseModel):
+    mode: str
+    xpub: str | None
+    address: str | None
+    next_index: int
 
 
 class Store(ResponseModel):
@@ -90,6 +137,7 @@ class Store(ResponseModel):
     cfv_policy: dict[str, Any]
     allow_framing: bool
     assets: list[AssetOut]
+    evm: dict[str, EvmChainOut]
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -106,6 +154,9 @@ async def store_out(conn: asyncpg.Connection, row: asyncpg.Record) -> Store:
     assets = [AssetOut(chain=a["chain"], asset=a["asset"], mint=a["mint"],
                        decimals=a["decimals"])
               for a in await stores.store_assets(conn, row["id"]) if a["enabled"]]
+    evm = {c["chain"]: EvmChainOut(mode=c["mode"], xpub=c["xpub"], address=c["address"],
+                                   next_index=c["next_index"])
+           for c in await db_evm.store_chains(conn, row["id"])}
     return Store(
         id=str(row["id"]), slug=row["slug"], name=row["name"],
         default_currency=row["default_currency"].strip(),
@@ -117,7 +168,7 @@ async def store_out(conn: asyncpg.Connection, row: asyncpg.Record) -> Store:
         monitoring_window_seconds=_seconds(row["monitoring_window"]),
         confirmation_window_seconds=_seconds(row["confirmation_window"]),
         accept_late_payments=row["accept_late_payments"], cfv_policy=row["cfv_policy"],
-        allow_framing=row["allow_framing"], assets=assets, created_at=row["created_at"],
+        allow_framing=row["allow_framing"], assets=assets, evm=evm, created_at=row["created_at"],
         updated_at=row["updated_at"])
 
 
@@ -138,23 +189,72 @@ async def _find(conn: asyncpg.Connection, who: Principal, ref: str) -> asyncpg.R
 
 
 def _changes(body: StoreFields) -> dict[str, Any]:
-    changes = body.model_dump(exclude_unset=True, exclude={"assets", "slug"})
+    changes = body.model_dump(exclude_unset=True, exclude={"assets", "slug", "evm"})
     if "cfv_policy" in changes and body.cfv_policy is not None:
         changes["cfv_policy"] = body.cfv_policy.model_dump(mode="json")
     return changes
 
 
-async def _replace_assets(conn: asyncpg.Connection, store_id: uuid.UUID,
+async def _replace_assets(conn: asyncpg.Connection, settings: Settings, store_id: uuid.UUID,
                           assets: list[AssetIn]) -> None:
     keep = {(a.chain, a.asset) for a in assets}
     for current in await stores.store_assets(conn, store_id):
         if (current["chain"], current["asset"]) not in keep:
             await stores.disable_store_asset(conn, store_id, current["chain"], current["asset"])
     for a in assets:
+        mint, decimals = _resolve_asset(settings, a)
+        await stores.upsert_store_asset(conn, store_id, a.chain, a.asset, mint, decimals)
+
+
+def _resolve_asset(settings: Settings, a: AssetIn) -> tuple[str | None, int]:
+    """(mint or contract, decimals): given for Solana, from the operator's config on EVM."""
+    if a.chain == "solana":
+        if a.decimals is None:
+            raise ApiError(422, "parameter_invalid", f"{a.asset} needs its decimals",
+                           param="assets")
         if a.asset != "SOL" and a.mint is None:
             raise ApiError(422, "parameter_invalid", f"{a.asset} needs its SPL mint",
                            param="assets")
-        await stores.upsert_store_asset(conn, store_id, a.chain, a.asset, a.mint, a.decimals)
+        try:
+            return (solana_address(a.mint) if a.mint else None), a.decimals
+        except ValueError as exc:
+            raise ApiError(422, "parameter_invalid", str(exc), param="assets") from None
+    chain = _evm_chain(settings, a.chain, "assets")
+    known = chain.asset(a.asset)
+    if known is None:
+        raise ApiError(422, "asset_not_configured",
+                       f"{a.chain} has no asset {a.asset}; configured: "
+                       f"{', '.join(chain.symbols())}", param="assets")
+    contract, decimals = known
+    given_mint = a.mint.lower() if a.mint else None
+    if (given_mint is not None and given_mint != (contract or "").lower()) or \
+            (a.decimals is not None and a.decimals != decimals):
+        what = contract or "the native coin"
+        raise ApiError(422, "parameter_invalid",
+                       f"{a.asset} on {a.chain} is {what} with {decimals} decimals",
+                       param="assets")
+    return contract, decimals
+
+
+def _evm_chain(settings: Settings, name: str, param: str) -> EvmChain:
+    chain = settings.evm_chain(name)
+    if chain is None:
+        configured = ", ".join(["solana"] + [c.name for c in settings.evm_chains])
+        raise ApiError(422, "chain_not_configured",
+                       f"no chain {name!r} is configured; configured: {configured}",
+                       param=param)
+    return chain
+
+
+async def _apply_evm(conn: asyncpg.Connection, settings: Settings, store_id: uuid.UUID,
+                     evm: dict[str, EvmChainIn | None]) -> None:
+    for name, config in evm.items():
+        _evm_chain(settings, name, "evm")
+        if config is None:
+            await db_evm.delete_store_chain(conn, store_id, name)
+        else:
+            await db_evm.upsert_store_chain(conn, store_id, name, config.mode, config.xpub,
+                                            config.address)
 
 
 async def create_store(request: web.Request) -> web.Response:
@@ -164,6 +264,7 @@ async def create_store(request: web.Request) -> web.Response:
         raise ApiError(403, "operator_key_required", "only the operator's key creates stores",
                        type_="permission_error")
     body = await parse_body(request, StoreCreate)
+    settings = request.app[SETTINGS]
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         try:
@@ -175,7 +276,9 @@ async def create_store(request: web.Request) -> web.Response:
         assets = body.assets
         if assets is None and body.solana_recipient:
             assets = [AssetIn(asset="SOL", decimals=9)]
-        await _replace_assets(conn, row["id"], assets or [])
+        if body.evm:
+            await _apply_evm(conn, settings, row["id"], body.evm)
+        await _replace_assets(conn, settings, row["id"], assets or [])
         out = (await store_out(conn, row)).model_dump(mode="json")
         await audit.record(conn, store_id=row["id"], actor=who.actor, action="store.create",
                            object_type="store", object_id=row["id"], after=out)
@@ -188,13 +291,16 @@ async def update_store(request: web.Request) -> web.Response:
     who = principal(request)
     who.require("admin")
     body = await parse_body(request, StoreFields)
+    settings = request.app[SETTINGS]
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         before = await _find(conn, who, request.match_info["ref"])
         before_out = (await store_out(conn, before)).model_dump(mode="json")
         row = await stores.update_store(conn, before["id"], _changes(body))
+        if body.evm:
+            await _apply_evm(conn, settings, row["id"], body.evm)
         if body.assets is not None:
-            await _replace_assets(conn, row["id"], body.assets)
+            await _replace_assets(conn, settings, row["id"], body.assets)
         out = (await store_out(conn, row)).model_dump(mode="json")
         await audit.record(conn, store_id=row["id"], actor=who.actor, action="store.update",
                            object_type="store", object_id=row["id"], before=before_out,

@@ -15,7 +15,7 @@ PAYMENT_COLUMNS = (
     "amount_due", "required_commitment", "currency", "fiat_amount", "fiat_amount_due", "price",
     "price_source", "price_at", "fair_value", "fair_value_source", "valuation_percent",
     "valuation_status", "discount_percent", "quote", "label", "message", "memo", "redirect_url",
-    "payment_url", "metadata", "expires_at", "monitor_until",
+    "payment_url", "metadata", "expires_at", "monitor_until", "derivation_index",
 )
 
 INSERT_PAYMENT = """
@@ -23,9 +23,9 @@ INSERT INTO payments (store_id, order_id, chain, asset, mint, decimals, recipien
     amount_due, required_commitment, currency, fiat_amount, fiat_amount_due, price,
     price_source, price_at, fair_value, fair_value_source, valuation_percent, valuation_status,
     discount_percent, quote, label, message, memo, redirect_url, payment_url, metadata,
-    expires_at, monitor_until)
+    expires_at, monitor_until, derivation_index)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)
+    $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)
 RETURNING *
 """
 
@@ -82,7 +82,7 @@ LOCK_ORDER_FOR_PAYMENT = SELECT_ORDER_FOR_PAYMENT + " FOR SHARE"
 
 
 async def insert_payment(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Record:
-    return await conn.fetchrow(INSERT_PAYMENT, *(values[c] for c in PAYMENT_COLUMNS))
+    return await conn.fetchrow(INSERT_PAYMENT, *(values.get(c) for c in PAYMENT_COLUMNS))
 
 
 async def get_payment(conn: asyncpg.Connection, payment_id: Any,

@@ -1,5 +1,7 @@
 """SQL for the migration runner and health checks (aggregate SQL lives in its own module)."""
 
+import zlib
+
 MIGRATION_LOCK_KEY = 0x70617977  # "payw": one key for every paywatch process migrating a database
 
 ADVISORY_LOCK = "SELECT pg_advisory_lock($1)"
@@ -35,5 +37,12 @@ WHERE table_schema = 'public' AND table_type = 'BASE TABLE'
 
 # One active watcher per chain across processes: whoever holds this session lock leads.
 WATCHER_LOCK_KEYS = {"solana": 0x70617701}
+
+
+def watcher_lock_key(chain: str) -> int:
+    """Solana's fixed key; an EVM chain's key is a prefix and the CRC of its configured name."""
+    if chain in WATCHER_LOCK_KEYS:
+        return WATCHER_LOCK_KEYS[chain]
+    return (0x70617702 << 32) | zlib.crc32(chain.encode())
 TRY_ADVISORY_LOCK = "SELECT pg_try_advisory_lock($1)"
 PING = "SELECT 1"

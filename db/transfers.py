@@ -1,4 +1,5 @@
-"""SQL for transfers (append-only: statuses move forward or to reverted, rows never go away)
+"""SQL for transfers (append-only: statuses move forward or to reverted and back when the
+transaction is re-included; rows never go away)
 and for the facts a payment's settlement needs."""
 
 from __future__ import annotations
@@ -8,12 +9,18 @@ from typing import Any
 
 import asyncpg
 
+# A transaction seen again after it was reverted (re-included after a reorg or a dead fork)
+# comes back to life in its new block; any other repeat changes nothing.
 INSERT_TRANSFER = """
 INSERT INTO transfers (chain, tx_id, index, payment_id, asset, mint, sender, recipient, amount,
-                       memo, slot, block_time, status, reject_reason, confirmed_at)
+                       memo, slot, block_time, status, reject_reason, confirmed_at, block_hash,
+                       store_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-        CASE WHEN $13 IN ('confirmed', 'finalized') THEN now() END)
-ON CONFLICT (chain, tx_id, index) DO NOTHING
+        CASE WHEN $13 IN ('confirmed', 'finalized') THEN now() END, $15, $16)
+ON CONFLICT (chain, tx_id, index) DO UPDATE
+SET status = EXCLUDED.status, slot = EXCLUDED.slot, block_hash = EXCLUDED.block_hash,
+    block_time = EXCLUDED.block_time, confirmed_at = EXCLUDED.confirmed_at, reverted_at = NULL
+WHERE transfers.status = 'reverted' AND EXCLUDED.status <> 'rejected'
 RETURNING id
 """
 
@@ -73,7 +80,8 @@ async def insert_transfer(conn: asyncpg.Connection, values: dict[str, Any]) -> i
         INSERT_TRANSFER, values["chain"], values["tx_id"], values["index"],
         values.get("payment_id"), values["asset"], values.get("mint"), values.get("sender"),
         values["recipient"], values["amount"], values.get("memo"), values.get("slot"),
-        values.get("block_time"), values["status"], values.get("reject_reason"))
+        values.get("block_time"), values["status"], values.get("reject_reason"),
+        values.get("block_hash"), values.get("store_id"))
 
 
 async def advance(conn: asyncpg.Connection, chain: str, tx_id: str, status: str) -> list[Any]:

@@ -49,6 +49,12 @@ BACKFILL_SIGNATURES = Counter(
 SLOT_LAG = Gauge("paywatch_slot_lag",
                  "Slots between the WebSocket's newest slot and the RPC node's confirmed slot",
                  ["chain"])
+EVM_BLOCKS = Counter("paywatch_evm_blocks_total", "EVM blocks processed", ["chain", "phase"])
+EVM_REORGS = Counter("paywatch_evm_reorgs_total", "EVM reorgs followed", ["chain"])
+EVM_REORG_DEPTH = Histogram("paywatch_evm_reorg_depth_blocks", "Blocks orphaned per reorg",
+                            ["chain"], buckets=(1, 2, 3, 5, 8, 13, 21, 64, 256))
+EVM_HEAD_LAG = Gauge("paywatch_evm_head_lag_blocks",
+                     "Blocks between the node's head and the last block processed", ["chain"])
 WEBHOOK_DELIVERIES = Counter(
     "paywatch_webhook_deliveries_total", "Webhook delivery attempts", ["outcome"]
 )

@@ -12,6 +12,7 @@ from typing import Any
 
 from solders.keypair import Keypair
 
+from paywatch.evm import MAX_AMOUNT_BUMP
 from paywatch.solanapay import build_transfer_url
 
 
@@ -54,3 +55,23 @@ def solana_pay_url(store: Any, asset: Any, amount_due: int, reference: str,
         decimals=asset["decimals"], spl_token=asset["mint"], references=[reference],
         label=ask.label, message=ask.message, memo=ask.memo,
     )
+
+
+def shared_amount_step(decimals: int) -> int:
+    """shared_address amounts move in steps of 1e-8 of the coin (1 base unit for tokens with 8
+    decimals or fewer): unique yet still typeable, and worth a fraction of a cent."""
+    return 10 ** max(0, decimals - 8)
+
+
+def shared_amount_range(amount: int, decimals: int) -> tuple[int, int]:
+    """The amounts a shared_address payment of `amount` may take: [rounded up, highest bump]."""
+    step = shared_amount_step(decimals)
+    low = -(-amount // step) * step
+    return low, low + (MAX_AMOUNT_BUMP - 1) * step
+
+
+def unique_amount(amount: int, decimals: int, taken: set[int]) -> int | None:
+    """The smallest amount >= `amount` (raised in its last digits) no open payment has."""
+    step = shared_amount_step(decimals)
+    low, high = shared_amount_range(amount, decimals)
+    return next((a for a in range(low, high + 1, step) if a not in taken), None)

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from paywatch.evm import EvmChain
+
 Commitment = Literal["processed", "confirmed", "finalized"]
 LogFormat = Literal["json", "console"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -75,6 +77,11 @@ class Settings(BaseSettings):
     solana_commitment: Commitment = "confirmed"
     # Run the Solana watcher inside `paywatch run` (off: an API-only process).
     solana_watch: bool = True
+
+    # EVM chains (opt-in): a JSON list of chain objects, see README "EVM chains".
+    evm_chains: Annotated[list[EvmChain], NoDecode] = Field(default_factory=list)
+    # Run the EVM watchers (one per configured chain) inside `paywatch run`.
+    evm_watch: bool = True
 
     # Scheduled jobs (every process runs them; they are safe in parallel).
     expiry_sweep_seconds: float = Field(default=10.0, gt=0, le=3600)
@@ -141,6 +148,26 @@ class Settings(BaseSettings):
             raise ValueError("expected a JSON object of asset -> {metric: number}")
         return {str(k).upper(): v for k, v in value.items()}
 
+    @field_validator("evm_chains", mode="before")
+    @classmethod
+    def _evm_chains(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else []
+        if not isinstance(value, list):
+            raise ValueError("expected a JSON list of chains: [{\"name\": ..., \"chain_id\": ...}]")
+        return value
+
+    @field_validator("evm_chains")
+    @classmethod
+    def _unique_chains(cls, chains: list[EvmChain]) -> list[EvmChain]:
+        names = [c.name for c in chains]
+        if len(set(names)) != len(names):
+            raise ValueError(f"chain names must be unique, got {names}")
+        return chains
+
+    def evm_chain(self, name: str) -> EvmChain | None:
+        return next((c for c in self.evm_chains if c.name == name), None)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -169,6 +196,12 @@ def _require_schemes(urls: list[str], schemes: tuple[str, ...]) -> list[str]:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, SecretStr):
         return "********"
+    if isinstance(value, EvmChain):
+        # Provider URLs often carry an API key in the path or query: show scheme and host only.
+        view = value.model_dump(mode="json")
+        for key in ("rpc_urls", "ws_urls"):
+            view[key] = [_host_only(u) for u in view[key]]
+        return view
     if isinstance(value, Decimal | Path):
         return str(value)
     if isinstance(value, dict):
@@ -176,6 +209,14 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _host_only(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    hidden = "/***" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{hidden}"
 
 
 def mask_url(url: str) -> str:

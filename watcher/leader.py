@@ -20,7 +20,7 @@ log = logging.getLogger("paywatch.watcher.leader")
 
 async def lead(dsn: str, chain: str, run: Callable[[], Awaitable[None]],
                retry_s: float = 2.0) -> None:
-    key = queries.WATCHER_LOCK_KEYS[chain]
+    key = queries.watcher_lock_key(chain)
     while True:
         try:
             conn = await asyncpg.connect(dsn, server_settings={

@@ -35,7 +35,8 @@ class PaymentCreate(RequestModel):
     amount: FiatAmount | None = Field(default=None, description="fiat amount, without an order")
     currency: Currency | None = None
     asset: Asset
-    chain: Literal["solana"] = "solana"
+    chain: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = Field(
+        default="solana", description="`solana` or an EVM chain the operator configured")
     label: Annotated[str, Field(max_length=200)] | None = None
     message: Annotated[str, Field(max_length=500)] | None = None
     memo: Annotated[str, Field(max_length=500)] | None = None
@@ -77,10 +78,17 @@ class PaymentListQuery(QueryModel):
 
 
 class PaymentRequest(ResponseModel):
-    type: Literal["solana_pay"]
+    type: Literal["solana_pay", "eip681"] = Field(
+        description="solana_pay: a Solana Pay transfer request with a unique reference; "
+        "eip681: an EVM payment URI (ERC-20 transfer call or native value)")
     url: str
-    reference: str
-    recipient: str
+    reference: str | None = Field(description="Solana Pay reference key; none on EVM chains")
+    recipient: str = Field(description="where the money goes: a wallet, or on EVM the "
+                           "payment's deposit address or the store's shared address")
+    amount: BaseUnits = Field(description="exactly what to send, in base units")
+    asset_contract: str | None = Field(description="SPL mint or ERC-20 contract; none for "
+                                       "the native coin")
+    chain_id: int | None = Field(description="EVM chain id; none on Solana")
     qr_code_url: str
 
 

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from simnet.server import SimnetServer
-from watcher.solana.rpc import RpcError, RpcPool, RpcUnavailable
+from watcher.rpc import RpcError, RpcPool, RpcUnavailable
 
 
 @pytest.fixture

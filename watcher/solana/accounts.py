@@ -11,7 +11,7 @@ from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import get_associated_token_address
 
-from watcher.solana.rpc import RpcError, RpcPool
+from watcher.rpc import RpcError, RpcPool
 
 log = logging.getLogger("paywatch.watcher.solana.accounts")
 _programs: dict[str, Pubkey] = {}

@@ -23,10 +23,10 @@ from db import transfers as db_transfers
 from db import watch
 from paywatch.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG, TRANSFERS_REJECTED
 from paywatch.payment_updates import resettle
+from watcher.rpc import RpcError, RpcPool, RpcUnavailable
 from watcher.solana.accounts import watched_accounts
 from watcher.solana.index import ReferenceIndex
 from watcher.solana.matcher import Finding, match_transaction
-from watcher.solana.rpc import RpcError, RpcPool, RpcUnavailable
 from watcher.solana.stream import LogStream
 
 log = logging.getLogger("paywatch.watcher.solana")

@@ -1,9 +1,10 @@
-"""JSON-RPC over HTTP to one or more Solana nodes, for a watcher that must never stop.
+"""JSON-RPC over HTTP to one or more nodes (Solana or EVM), for a watcher that must never stop.
 
 - Endpoints in failover order, each behind a circuit breaker: after `trip_after` consecutive
   failures it is skipped for `cooldown` seconds, then tried again.
 - Transient failures (timeouts, connection errors, HTTP errors, 429, -32005 node behind,
-  -32603, bodies that are not JSON-RPC) move to the next endpoint, with exponential backoff and
+  -32603, bodies that are not JSON-RPC, results the caller's `parse` rejects) move to the next
+  endpoint, with exponential backoff and
   jitter between rounds; definitive answers (-32602 bad params and the like) raise RpcError.
 - One semaphore per endpoint bounds concurrency; every call is counted by method, endpoint and
   outcome, and timed.
@@ -18,16 +19,18 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from paywatch.metrics import RPC_LATENCY, RPC_REQUESTS
 
-log = logging.getLogger("paywatch.watcher.solana.rpc")
+log = logging.getLogger("paywatch.watcher.rpc")
 
-TRANSIENT_CODES = {429, -32005, -32603, -32004, -32007, -32014, -32016}
+# Solana's "try again" codes; EVM nodes use -32005 (limit exceeded) and -32603 too.
+TRANSIENT_CODES = frozenset({429, -32005, -32603, -32004, -32007, -32014, -32016})
+T = TypeVar("T")
 
 
 class RpcError(Exception):
@@ -62,7 +65,8 @@ class RpcPool:
     def __init__(self, urls: list[str], session: aiohttp.ClientSession, *,
                  timeout_s: float = 10.0, concurrency: int = 16, rounds: int = 4,
                  trip_after: int = 3, cooldown_s: float = 15.0, backoff_s: float = 0.2,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 transient_codes: frozenset[int] = TRANSIENT_CODES) -> None:
         if not urls:
             raise ValueError("at least one RPC URL is needed")
         self.endpoints = [Endpoint(u, asyncio.Semaphore(concurrency)) for u in urls]
@@ -71,18 +75,24 @@ class RpcPool:
         self.rounds, self.trip_after = rounds, trip_after
         self.cooldown_s, self.backoff_s = cooldown_s, backoff_s
         self._ids = 0
+        self.transient_codes = transient_codes
 
     def _usable(self) -> list[Endpoint]:
         now = self.clock()
         closed = [e for e in self.endpoints if e.open_until <= now]
         return closed or sorted(self.endpoints, key=lambda e: e.open_until)[:1]
 
-    async def call(self, method: str, params: list[Any]) -> Any:
+    async def call(self, method: str, params: list[Any],
+                   parse: Callable[[Any], T] | None = None) -> Any:
+        """The result (through `parse` when given: a result it rejects with ValueError, KeyError
+        or TypeError is garbage from that node, and the next endpoint is asked)."""
         last = "no endpoint tried"
         for attempt in range(self.rounds):
             for endpoint in self._usable():
                 try:
                     result = await self._call_one(endpoint, method, params)
+                    if parse is not None:
+                        result = _parsed(parse, result)
                 except _Transient as exc:
                     last = f"{endpoint.label}: {exc}"
                     self._failed(endpoint, method, str(exc))
@@ -110,7 +120,7 @@ class RpcPool:
             if "error" in answer:
                 error = answer["error"] if isinstance(answer["error"], dict) else {}
                 code = int(error.get("code", -32603))
-                if code in TRANSIENT_CODES:
+                if code in self.transient_codes:
                     raise _Transient(f"rpc error {code}: {error.get('message')}")
                 outcome = "rpc_error"
                 raise RpcError(code, str(error.get("message")))
@@ -137,3 +147,10 @@ class RpcPool:
         if not isinstance(answer, dict):
             raise _Transient("body is not a JSON-RPC object")
         return answer
+
+
+def _parsed(parse: Callable[[Any], T], result: Any) -> T:
+    try:
+        return parse(result)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _Transient(f"unusable result: {exc}") from None

@@ -1,0 +1,193 @@
+"""SQL for EVM chains: stores' matching mode per chain, deposit-address allocation, shared-address
+amounts, the payments a block's transfers may pay, the recent chain of blocks, and moving
+transfers with the chain (deeper, finalized, or orphaned by a reorg)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+SELECT_STORE_CHAINS = "SELECT * FROM store_evm_chains WHERE store_id = $1 ORDER BY chain"
+SELECT_STORE_CHAIN = "SELECT * FROM store_evm_chains WHERE store_id = $1 AND chain = $2"
+
+UPSERT_STORE_CHAIN = """
+INSERT INTO store_evm_chains (store_id, chain, mode, xpub, address)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (store_id, chain) DO UPDATE
+SET mode = EXCLUDED.mode, xpub = EXCLUDED.xpub, address = EXCLUDED.address, updated_at = now()
+RETURNING *
+"""
+
+DELETE_STORE_CHAIN = "DELETE FROM store_evm_chains WHERE store_id = $1 AND chain = $2"
+
+# The counter moves in the payment's own transaction: concurrent payments queue on the row,
+# and a payment that rolls back gives its index back.
+ALLOCATE_INDEX = """
+UPDATE store_evm_chains SET next_index = next_index + 1, updated_at = now()
+WHERE store_id = $1 AND chain = $2 AND mode = 'deposit_address'
+RETURNING next_index - 1 AS index, xpub
+"""
+
+# Serialises amount picking per (chain, address, asset) until the payment's transaction ends.
+LOCK_SHARED_AMOUNTS = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+
+# Amounts already taken in [low, high] by payments a transfer could still pay.
+TAKEN_SHARED_AMOUNTS = """
+SELECT amount_due FROM payments
+WHERE chain = $1 AND lower(recipient) = lower($2) AND COALESCE(mint, '') = COALESCE($3, '')
+  AND reference IS NULL AND derivation_index IS NULL
+  AND amount_due BETWEEN $4 AND $5
+  AND (status IN ('pending', 'detected') OR (status = 'expired' AND monitor_until > now()))
+"""
+
+# The payments a transfer to one of these addresses may pay: a deposit address belongs to one
+# payment whatever its state (money sent there is always its money); a shared address matches
+# only payments still watched, and only by exact amount (decided by the caller).
+SELECT_CANDIDATES = """
+SELECT id, store_id, lower(recipient) AS address, asset, mint, amount_due, status,
+       derivation_index IS NOT NULL AS deposit
+FROM payments
+WHERE chain = $1 AND reference IS NULL AND lower(recipient) = ANY($2::text[])
+  AND (derivation_index IS NOT NULL
+       OR (status IN ('pending', 'detected', 'expired') AND monitor_until > now()))
+ORDER BY created_at DESC
+"""
+
+SELECT_SHARED_OWNERS = """
+SELECT lower(address) AS address, store_id FROM store_evm_chains
+WHERE chain = $1 AND mode = 'shared_address' AND lower(address) = ANY($2::text[])
+"""
+
+SELECT_TIP = """
+SELECT number, hash, parent_hash FROM evm_blocks WHERE chain = $1 ORDER BY number DESC LIMIT 1
+"""
+SELECT_BLOCK_HASH = "SELECT hash FROM evm_blocks WHERE chain = $1 AND number = $2"
+SELECT_HASHES_ABOVE = "SELECT hash FROM evm_blocks WHERE chain = $1 AND number > $2"
+
+UPSERT_BLOCK = """
+INSERT INTO evm_blocks (chain, number, hash, parent_hash, block_time) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (chain, number) DO UPDATE
+SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash, block_time = EXCLUDED.block_time,
+    seen_at = now()
+"""
+
+DELETE_BLOCKS_ABOVE = "DELETE FROM evm_blocks WHERE chain = $1 AND number > $2"
+PRUNE_BLOCKS = "DELETE FROM evm_blocks WHERE chain = $1 AND number < $2"
+
+# Orphaned blocks take their transfers with them; finalized ones are beyond any reorg.
+REVERT_IN_BLOCKS = """
+UPDATE transfers SET status = 'reverted', reverted_at = now()
+WHERE chain = $1 AND block_hash = ANY($2::text[]) AND status IN ('processed', 'confirmed')
+RETURNING payment_id
+"""
+
+# A log the node reports as `removed: true`.
+REVERT_ONE = """
+UPDATE transfers SET status = 'reverted', reverted_at = now()
+WHERE chain = $1 AND tx_id = $2 AND index = $3 AND block_hash = $4
+  AND status IN ('processed', 'confirmed')
+RETURNING payment_id
+"""
+
+# Deep enough: processed -> confirmed at depth N, anything live -> finalized under that tag.
+PROMOTE = """
+UPDATE transfers SET status = $3,
+    confirmed_at = COALESCE(confirmed_at, now())
+WHERE chain = $1 AND block_hash IS NOT NULL AND slot <= $2
+  AND (status = 'processed' OR (status = 'confirmed' AND $3 = 'finalized'))
+RETURNING payment_id
+"""
+
+LIST_UNMATCHED = """
+SELECT id, chain, tx_id, index, asset, mint, sender, recipient, amount, slot AS block_number,
+       block_hash, block_time, status, reject_reason, seen_at
+FROM transfers
+WHERE store_id = $1 AND payment_id IS NULL AND ($2::bigint IS NULL OR id < $2)
+ORDER BY id DESC LIMIT $3
+"""
+
+
+async def store_chains(conn: asyncpg.Connection, store_id: Any) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_STORE_CHAINS, store_id)
+
+
+async def store_chain(conn: asyncpg.Connection, store_id: Any,
+                      chain: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_STORE_CHAIN, store_id, chain)
+
+
+async def upsert_store_chain(conn: asyncpg.Connection, store_id: Any, chain: str, mode: str,
+                             xpub: str | None, address: str | None) -> asyncpg.Record:
+    return await conn.fetchrow(UPSERT_STORE_CHAIN, store_id, chain, mode, xpub, address)
+
+
+async def delete_store_chain(conn: asyncpg.Connection, store_id: Any, chain: str) -> None:
+    await conn.execute(DELETE_STORE_CHAIN, store_id, chain)
+
+
+async def allocate_index(conn: asyncpg.Connection, store_id: Any,
+                         chain: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(ALLOCATE_INDEX, store_id, chain)
+
+
+async def taken_shared_amounts(conn: asyncpg.Connection, chain: str, address: str,
+                               mint: str | None, low: int, high: int) -> set[int]:
+    """Locks the (chain, address, asset) amount space for this transaction, then reads it."""
+    await conn.execute(LOCK_SHARED_AMOUNTS, f"{chain}/{address.lower()}/{mint or ''}")
+    rows = await conn.fetch(TAKEN_SHARED_AMOUNTS, chain, address, mint, low, high)
+    return {r["amount_due"] for r in rows}
+
+
+async def candidates(conn: asyncpg.Connection, chain: str,
+                     addresses: Sequence[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_CANDIDATES, chain, list(addresses))
+
+
+async def shared_owners(conn: asyncpg.Connection, chain: str,
+                        addresses: Sequence[str]) -> dict[str, Any]:
+    rows = await conn.fetch(SELECT_SHARED_OWNERS, chain, list(addresses))
+    return {r["address"]: r["store_id"] for r in rows}
+
+
+async def tip(conn: asyncpg.Connection, chain: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_TIP, chain)
+
+
+async def block_hash(conn: asyncpg.Connection, chain: str, number: int) -> str | None:
+    return await conn.fetchval(SELECT_BLOCK_HASH, chain, number)
+
+
+async def save_block(conn: asyncpg.Connection, chain: str, number: int, hash_: str,
+                     parent_hash: str, block_time: datetime | None) -> None:
+    await conn.execute(UPSERT_BLOCK, chain, number, hash_, parent_hash, block_time)
+
+
+async def rewind(conn: asyncpg.Connection, chain: str, ancestor: int) -> list[Any]:
+    """Forget blocks above the common ancestor and revert their transfers; returns payments."""
+    hashes = [r["hash"] for r in await conn.fetch(SELECT_HASHES_ABOVE, chain, ancestor)]
+    touched = await conn.fetch(REVERT_IN_BLOCKS, chain, hashes)
+    await conn.execute(DELETE_BLOCKS_ABOVE, chain, ancestor)
+    return [r["payment_id"] for r in touched if r["payment_id"] is not None]
+
+
+async def prune(conn: asyncpg.Connection, chain: str, below: int) -> None:
+    await conn.execute(PRUNE_BLOCKS, chain, below)
+
+
+async def revert_one(conn: asyncpg.Connection, chain: str, tx_id: str, index: int,
+                     block: str) -> list[Any]:
+    rows = await conn.fetch(REVERT_ONE, chain, tx_id, index, block)
+    return [r["payment_id"] for r in rows if r["payment_id"] is not None]
+
+
+async def promote(conn: asyncpg.Connection, chain: str, up_to: int, status: str) -> list[Any]:
+    rows = await conn.fetch(PROMOTE, chain, up_to, status)
+    return [r["payment_id"] for r in rows if r["payment_id"] is not None]
+
+
+async def unmatched(conn: asyncpg.Connection, store_id: Any, before: int | None,
+                    limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(LIST_UNMATCHED, store_id, before, limit)

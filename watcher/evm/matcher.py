@@ -1,0 +1,57 @@
+"""Which payment a transfer pays: pure, given the payments whose address it reached.
+
+- A deposit address belongs to one payment: whatever arrives there is that payment's money.
+  The payment's own asset counts; any other asset is recorded against it as rejected.
+- A shared address matches only by exact amount among the payments still watched (open ones
+  before expired ones). Any other amount is recorded as unmatched for the store that owns the
+  address, so the merchant sees it: never silently dropped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from paywatch.evm import EvmChain
+from watcher.evm.chain import Seen
+
+OPEN_FIRST = {"pending": 0, "detected": 1, "expired": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    seen: Seen
+    asset: str
+    payment_id: Any | None
+    store_id: Any | None
+    reject_reason: str | None
+
+
+def asset_symbol(chain: EvmChain, contract: str | None) -> str | None:
+    if contract is None:
+        return chain.native_symbol
+    return next((t.symbol for t in chain.tokens if t.contract == contract), None)
+
+
+def match(chain: EvmChain, seen: Seen, payments: Sequence[Mapping[str, Any]],
+          shared_owner: Any | None) -> Finding | None:
+    """`payments`: candidates whose address is `seen.to`; None when the address is not ours."""
+    symbol = asset_symbol(chain, seen.contract)
+    if symbol is None:
+        return None
+    deposit = next((p for p in payments if p["deposit"]), None)
+    if deposit is not None:
+        if (deposit["mint"] or "").lower() != (seen.contract or "").lower():
+            return Finding(seen, symbol, deposit["id"], deposit["store_id"],
+                           f"wrong asset: sent {symbol}, the payment asks {deposit['asset']}")
+        return Finding(seen, symbol, deposit["id"], deposit["store_id"], None)
+    same = sorted((p for p in payments if not p["deposit"]
+                   and (p["mint"] or "").lower() == (seen.contract or "").lower()
+                   and p["amount_due"] == seen.amount),
+                  key=lambda p: OPEN_FIRST.get(p["status"], 9))
+    if same:
+        return Finding(seen, symbol, same[0]["id"], same[0]["store_id"], None)
+    if shared_owner is not None:
+        return Finding(seen, symbol, None, shared_owner,
+                       "unmatched: no open payment asks exactly this amount of this asset")
+    return None
