@@ -34,8 +34,8 @@ async def evm_request(conn: asyncpg.Connection, setup: EvmSetup, store_id: Any,
     else:
         address = setup.matching["address"]
         amount = await _unique_amount(conn, chain, address, values)
-        extra = {"amount_due": amount,
-                 "quote": {**values["quote"], "shared_address_amount": str(amount)}}
+        # The quote keeps what pricing said; amount_due minus it is the uniqueness bump.
+        extra = {"amount_due": amount}
     uri = eip681_uri(chain.chain_id, address, amount, values["mint"])
     return {"recipient": address, "reference": None, "payment_url": uri, **extra}
 

@@ -20,10 +20,12 @@ from api.app import build_app
 from db.migrator import MigrationError, Migrator, load_migrations
 from paywatch import __version__
 from paywatch.database import open_database
+from paywatch.evm import EvmChain
 from paywatch.jobs import build_scheduler
 from paywatch.metrics import BUILD_INFO
 from paywatch.pricing import build_quote_service
 from paywatch.settings import Settings
+from watcher.evm.service import EvmWatcher
 from watcher.leader import lead
 from watcher.solana.service import SolanaWatcher, WatcherConfig
 
@@ -90,16 +92,29 @@ async def _prepare_schema(migrator: Migrator, migrate: bool) -> None:
 
 def _start_watchers(settings: Settings, dsn: str,
                     pool: asyncpg.Pool) -> list[asyncio.Task[None]]:
-    """The Solana watcher, supervised, and active only while this process leads the chain."""
-    if not settings.solana_watch:
-        return []
-    config = WatcherConfig(settings.solana_rpc_urls, settings.solana_ws_urls,
-                           commitment=settings.solana_commitment)
+    """One supervised watcher per chain, each active only while this process leads its chain."""
+    tasks = []
+    if settings.solana_watch:
+        config = WatcherConfig(settings.solana_rpc_urls, settings.solana_ws_urls,
+                               commitment=settings.solana_commitment)
 
-    async def solana(session: aiohttp.ClientSession) -> None:
-        await lead(dsn, "solana", lambda: SolanaWatcher(pool, session, config).run())
+        async def solana(session: aiohttp.ClientSession) -> None:
+            await lead(dsn, "solana", lambda: SolanaWatcher(pool, session, config).run())
 
-    return [asyncio.create_task(supervise("solana", solana), name="watcher-solana")]
+        tasks.append(asyncio.create_task(supervise("solana", solana), name="watcher-solana"))
+    if settings.evm_watch:
+        for chain in settings.evm_chains:
+            tasks.append(asyncio.create_task(supervise(chain.name, _evm_runner(dsn, pool, chain)),
+                                             name=f"watcher-{chain.name}"))
+    return tasks
+
+
+def _evm_runner(dsn: str, pool: asyncpg.Pool,
+                chain: EvmChain) -> Callable[[aiohttp.ClientSession], Awaitable[None]]:
+    async def run(session: aiohttp.ClientSession) -> None:
+        await lead(dsn, chain.name, lambda: EvmWatcher(pool, session, chain).run())
+
+    return run
 
 
 async def supervise(name: str, run: Callable[[aiohttp.ClientSession], Awaitable[None]]) -> None:
