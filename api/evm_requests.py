@@ -11,7 +11,7 @@ import asyncpg
 
 from api.errors import ApiError
 from db import evm as db_evm
-from paywatch.evm import EvmChain, derive_address, eip681_uri
+from paywatch.evm import EvmChain, checksum, derive_address, eip681_uri
 from paywatch.payments import shared_amount_range, unique_amount
 
 
@@ -32,7 +32,7 @@ async def evm_request(conn: asyncpg.Connection, setup: EvmSetup, store_id: Any,
         address = derive_address(allocated["xpub"], allocated["index"])
         extra: dict[str, Any] = {"derivation_index": allocated["index"]}
     else:
-        address = setup.matching["address"]
+        address = checksum(setup.matching["address"])
         amount = await _unique_amount(conn, chain, address, values)
         # The quote keeps what pricing said; amount_due minus it is the uniqueness bump.
         extra = {"amount_due": amount}

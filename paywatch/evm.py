@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from bip_utils import Bip32KeyError, Bip32Secp256k1, EthAddrEncoder
+from bip_utils import Bip32Secp256k1, EthAddrEncoder
 from eth_utils import is_hex_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -123,7 +123,7 @@ def validate_xpub(xpub: str) -> str:
         raise ValueError("expected an account-level extended public key (xpub...)")
     try:
         key = Bip32Secp256k1.FromExtendedKey(xpub)
-    except (Bip32KeyError, ValueError) as exc:
+    except Exception as exc:  # bip-utils raises checksum and format errors of several kinds
         raise ValueError(f"not a valid extended public key: {exc}") from None
     if not key.IsPublicOnly():
         raise ValueError("that is a private key: give the account's xpub, never its xprv")

@@ -90,6 +90,10 @@ class EvmWatcher:
                 log.warning("round failed; retrying", extra={
                     "chain": self.name, "error": f"{type(exc).__name__}: {exc}"})
                 await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+            except Exception:  # a bug or an answer nobody foresaw: never stop following
+                failures += 1
+                log.exception("round failed unexpectedly; retrying", extra={"chain": self.name})
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.chain.poll_seconds)
@@ -126,10 +130,11 @@ class EvmWatcher:
     async def _tag_number(self, tag: str) -> int | None:
         """The node's safe/finalized block, or None when it does not know the tag."""
         try:
-            raw = await self.rpc.call("eth_getBlockByNumber", [tag, False])
+            header = await self.rpc.call("eth_getBlockByNumber", [tag, False],
+                                         parse=_optional_header)
         except RpcError:
             return None
-        return parse_header(raw).number if raw is not None else None
+        return header.number if header is not None else None
 
     # ----- forward: new blocks ------------------------------------------------------------
 
@@ -305,6 +310,10 @@ class EvmWatcher:
             for payment_id in set(touched):
                 await resettle(conn, payment_id, self.actor)
 
+
+
+def _optional_header(raw: object) -> Header | None:
+    return None if raw is None else parse_header(raw)
 
 
 def _status(number: int, depth: tuple[int, int | None]) -> str:
