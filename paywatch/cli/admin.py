@@ -17,6 +17,7 @@ from paywatch.apikeys import (
     parse_scopes,
 )
 from paywatch.cli.common import CommandError, add_command, with_connection
+from paywatch.cli.evm import add_evm_command
 from paywatch.validation import solana_address
 
 ACTOR = "cli"
@@ -52,6 +53,7 @@ def _add_stores(commands: argparse._SubParsersAction) -> None:
     update.add_argument("--cfv", choices=["on", "off"], help="CFV discounts on or off")
     _asset_option(update)
     update.add_argument("--remove-asset", action="append", default=[], metavar="SYMBOL")
+    add_evm_command(sub)
 
 
 def _asset_option(parser: argparse.ArgumentParser) -> None:
