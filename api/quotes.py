@@ -26,8 +26,8 @@ async def get_quote(request: web.Request) -> web.Response:
         store = await stores.store_by_id(conn, store_of(who))
         asset = await stores.store_asset(conn, store["id"], q.chain, q.asset.upper())
     if asset is None:
-        raise ApiError(422, "asset_not_accepted", f"this store does not accept {q.asset}",
-                       param="asset")
+        raise ApiError(422, "asset_not_accepted",
+                       f"this store does not accept {q.asset} on {q.chain}", param="asset")
     currency = q.currency or store["default_currency"].strip()
     priced = await quote_for(request.app, QuoteInput(asset, q.amount, currency, store))
     return respond(QuoteOut.model_validate(priced.quote.to_json()))

@@ -46,4 +46,4 @@ class QuoteQuery(QueryModel):
     asset: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,12}$")]
     amount: FiatAmount
     currency: Currency | None = None
-    chain: Literal["solana"] = "solana"
+    chain: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = "solana"

@@ -187,3 +187,13 @@ async def test_unmatched_list_is_scoped_and_paginated(evm: EvmHarness) -> None:
     assert (await other.json())["data"] == []
     bad = await evm.api.get("/v1/transfers/unmatched?cursor=abc", headers=headers)
     assert bad.status == 422
+
+
+async def test_quotes_for_evm_assets(evm: EvmHarness) -> None:
+    resp = await evm.api.get("/v1/quotes?asset=ETH&amount=50&chain=anvil", headers=evm.headers)
+    assert resp.status == 200, await resp.text()
+    quote = await resp.json()
+    assert quote["amount"] == str(50 * 10**18 // 2500)
+    assert quote["decimals"] == 18
+    resp = await evm.api.get("/v1/quotes?asset=ETH&amount=50", headers=evm.headers)
+    assert resp.status == 422  # the store takes ETH on anvil, not on Solana
