@@ -50,6 +50,7 @@ from watcher.evm.matcher import Finding, match
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
 
 log = logging.getLogger("paywatch.watcher.evm")
+MAX_REMOVED = 10_000
 
 
 class ChainMoved(Exception):
@@ -75,6 +76,12 @@ class EvmWatcher:
             tg.create_task(self._loop(), name=f"{self.name}-follow")
 
     def _on_removed(self, seen: Seen) -> None:
+        if len(self.removed) >= MAX_REMOVED:
+            # A flood of removals means a deep reorg: the parent-hash walk back reverts those
+            # blocks anyway, so dropping the notices here loses nothing.
+            log.warning("too many removed logs queued; leaving them to the reorg walk",
+                        extra={"chain": self.name})
+            return
         self.removed.append(seen)
         self.wake.set()
 
