@@ -8,7 +8,18 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from api import analytics, health, me, openapi, orders, payments, quotes, stores, webhooks
+from api import (
+    analytics,
+    checkout,
+    health,
+    me,
+    openapi,
+    orders,
+    payments,
+    quotes,
+    stores,
+    webhooks,
+)
 from api.auth import auth_middleware
 from api.errors import Handler, error_middleware
 from api.keys import DB_POOL, MIGRATIONS, QUOTES, RATE_LIMITER, SETTINGS
@@ -18,7 +29,7 @@ from paywatch.metrics import HTTP_DURATION, HTTP_REQUESTS
 from paywatch.pricing import QuoteService, build_quote_service
 from paywatch.settings import Settings
 
-ROUTE_MODULES = (health, me, stores, orders, payments, quotes, analytics, webhooks)
+ROUTE_MODULES = (health, me, stores, orders, payments, quotes, analytics, webhooks, checkout)
 
 
 @web.middleware
