@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from api.checkout.view import CheckoutView
-from paywatch.money import is_currency, quantize_fiat
+from paywatch.money import format_units, is_currency, quantize_fiat
 
 # Seconds between reloads for a browser without JavaScript while the payment is open.
 NO_JS_REFRESH_S = 10
@@ -119,6 +119,8 @@ def page(row: Mapping[str, Any], view: CheckoutView) -> str:
         store_name=row["store_name"],
         subtitle=fmt('<p class="subtitle">{}</p>', subtitle) if subtitle else Html(""),
         fiat_due=fiat(row["fiat_amount_due"], row["currency"]),
+        crypto_due=f"{format_units(row['amount_due'], row['decimals'])} {row['asset']} on "
+                   f"{chain_name(row['chain'])}",
         discount=discount_line(row),
         headline=view.headline, detail=view.detail,
         continue_link=(fmt('<p><a class="button secondary" href="{}">Continue to the store'

@@ -107,7 +107,7 @@ def checkout_view(row: Mapping[str, Any], now: datetime) -> CheckoutView:
         return CheckoutView(
             state="paid_late", headline="Your payment arrived after the time ran out",
             detail=f"It was recorded, but the order was not confirmed automatically. "
-                   f"Do not pay again: contact {store} with this page's address; they can "
+                   f"Do not pay again: contact {store} with a link to this page; they can "
                    f"accept the payment or refund it.", **base)
     if status == "expired":
         return _expired(row, store, base)
@@ -119,7 +119,7 @@ def checkout_view(row: Mapping[str, Any], now: datetime) -> CheckoutView:
     return CheckoutView(  # invalid: seen on the chain, but it never confirmed in time
         state="invalid", headline="Your payment did not go through",
         detail=f"A transfer was seen but never confirmed on the network. Check your wallet: "
-               f"if the money left it, contact {store} with this page's address.", **base)
+               f"if the money left it, contact {store} with a link to this page.", **base)
 
 
 def _underpaid(row: Mapping[str, Any], store: str, seconds_left: int,

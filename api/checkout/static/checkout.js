@@ -70,6 +70,13 @@
   }
 
   function show(data) {
+    if (data.payable && data.pay_amount !== root.dataset.payAmount) {
+      // A different request to pay (the rest of an underpaid amount): a new QR code and
+      // amounts, which the server renders.
+      source.close();
+      window.location.reload();
+      return;
+    }
     root.dataset.state = data.state;
     statusBox.dataset.state = data.state;
     // Only touch the live region when the words change, so screen readers speak once.
@@ -77,12 +84,6 @@
       headline.textContent = data.headline;
       detail.textContent = data.detail;
       document.title = data.headline + (storeName ? " · " + storeName : "");
-    }
-    if (data.payable && data.pay_amount !== root.dataset.payAmount) {
-      // A different request to pay (the rest of an underpaid amount): a new QR code and
-      // amounts, which the server renders.
-      window.location.reload();
-      return;
     }
     if (pay) {
       pay.hidden = !data.payable;
