@@ -161,3 +161,20 @@ async def test_without_javascript_the_page_still_shows_the_request_and_refreshes
     await expect(page.locator("button[data-copy]").first).to_be_hidden()  # needs JS
     await shot(page, "waiting-no-javascript")
     await context.close()
+
+
+async def test_a_confirmed_page_takes_the_customer_back_to_the_merchant(
+        api: TestClient, pool: asyncpg.Pool, browser: Browser) -> None:
+    headers, _store = await make_store(pool, "shop")
+    back = str(api.make_url("/healthz"))   # stands in for the merchant's thank-you page
+    resp = await api.post("/v1/payments", headers=headers, json={
+        "amount": "5.00", "currency": "USD", "asset": "SOL", "redirect_url": back})
+    payment = await resp.json()
+    await pool.execute("UPDATE payments SET status = 'confirmed', confirmed_at = now(), "
+                       "amount_received = amount_due WHERE id = $1", uuid.UUID(payment["id"]))
+    page = await browser.new_page(viewport=PHONE)
+    page.set_default_timeout(LIVE_S)
+    await page.goto(str(api.make_url(f"/pay/{payment['id']}")))
+    await expect(page.get_by_role("link", name="Continue to the store")).to_have_attribute(
+        "href", back)
+    await page.wait_for_url(back)
