@@ -300,3 +300,15 @@ async def test_streams_beyond_the_limit_get_a_clear_503(
     assert second.headers["Retry-After"] == "30"
     assert "too many" in await second.text()
     first.close()
+
+
+async def test_shutdown_ends_open_streams_at_once(
+        api: TestClient, merchant: dict[str, str]) -> None:
+    payment = await create_payment(api, merchant)
+    resp = await api.get(f"/pay/{payment['id']}/events")
+    await resp.content.readuntil(b"\n\n")
+    hub = api.server.app[CHECKOUT_HUB]
+    assert hub.streams == 1
+    await hub.close()                         # what the app's on_shutdown does
+    assert await resp.content.read() == b""   # the stream ended instead of idling on
+    assert (await api.get(f"/pay/{payment['id']}/events")).status == 503
