@@ -106,15 +106,20 @@ class CheckoutHub:
                                                                 name="checkout-hub")
 
     async def _run(self) -> None:
-        while self._watchers:
-            try:
-                await self._listen_and_refresh()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                # The page keeps its last state meanwhile; the next round catches up.
-                log.warning("checkout updates interrupted: %s; retrying", exc)
-                await asyncio.sleep(self.poll_s)
-        # Decided without an await since the check, so a new watcher restarts the hub.
-        self._task = None
+        try:
+            while self._watchers:
+                try:
+                    await self._listen_and_refresh()
+                except Exception as exc:
+                    # Whatever broke (database restart, pool timeout), the pages keep their
+                    # last state meanwhile and the next round catches up: never die silently.
+                    log.warning("checkout updates interrupted: %r; retrying", exc)
+                    await asyncio.sleep(self.poll_s)
+        finally:
+            # Reached without an await since the last check of _watchers, so a stream that
+            # arrives from now on starts a new run.
+            if self._task is asyncio.current_task():
+                self._task = None
 
     async def _listen_and_refresh(self) -> None:
         conn: asyncpg.Connection = await self.pool.acquire()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import uuid
@@ -312,3 +313,23 @@ async def test_shutdown_ends_open_streams_at_once(
     await hub.close()                         # what the app's on_shutdown does
     assert await resp.content.read() == b""   # the stream ended instead of idling on
     assert (await api.get(f"/pay/{payment['id']}/events")).status == 503
+
+
+async def test_streams_survive_the_database_dropping_the_hubs_connection(
+        api: TestClient, merchant: dict[str, str], pool: asyncpg.Pool) -> None:
+    payment = await create_payment(api, merchant)
+    resp = await api.get(f"/pay/{payment['id']}/events")
+    await resp.content.readuntil(b"\n\n")
+    killed = 0
+    for _ in range(100):   # the hub connects in the background: wait (bounded) for it
+        async with pool.acquire() as conn:   # as a database restart or an admin would
+            killed = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        if killed:
+            break
+        await asyncio.sleep(0.05)
+    assert killed >= 1
+    await set_state(pool, payment["id"], "cancelled")
+    rest = events_of((await resp.content.read()).decode())
+    assert rest[-1]["state"] == "cancelled"
