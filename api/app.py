@@ -10,6 +10,7 @@ from aiohttp import web
 
 from api import (
     analytics,
+    checkout,
     health,
     me,
     openapi,
@@ -29,7 +30,8 @@ from paywatch.metrics import HTTP_DURATION, HTTP_REQUESTS
 from paywatch.pricing import QuoteService, build_quote_service
 from paywatch.settings import Settings
 
-ROUTE_MODULES = (health, me, stores, orders, payments, transfers, quotes, analytics, webhooks)
+ROUTE_MODULES = (health, me, stores, orders, payments, transfers, quotes, analytics, webhooks,
+                 checkout)
 
 
 @web.middleware

@@ -37,7 +37,7 @@ def payment_out(row: asyncpg.Record, transfers: Sequence[asyncpg.Record]) -> Pay
         amount_received_display=format_units(row["amount_received"], row["decimals"]),
         currency=row["currency"].strip(), fiat_amount=row["fiat_amount"],
         fiat_amount_due=row["fiat_amount_due"], required_commitment=row["required_commitment"],
-        payment_request=payment_request(row),
+        payment_request=payment_request(row), checkout_url=f"/pay/{row['id']}",
         quote=row["quote"],
         transfers=[Transfer(**dict(t)) for t in transfers],
         label=row["label"], message=row["message"], memo=row["memo"],

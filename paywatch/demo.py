@@ -32,6 +32,7 @@ from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 
 TIMEOUT_S = 60.0
+LIVE_PAY_DELAY_S = 20.0  # time to open the checkout page before the demo wallet pays
 
 
 def free_port(preferred: int) -> int:
@@ -154,6 +155,7 @@ async def _story(settings: Settings, sim: SimnetServer, api: str, once: bool,
             timeline.say(f"payment created: {payment['amount_due_display']} SOL at "
                          f"{payment['quote']['price']} USD/SOL "
                          f"({payment['quote']['cfv']['reason']})")
+            timeline.say(f"checkout page: {checkout_url(api, payment)}")
             signature = await wallet.pay(payment["payment_request"]["url"])
             timeline.say(f"paid from a simnet wallet: {signature[:16]}...")
             ok = await _follow(http, api, auth, payment, order, receiver, timeline)
@@ -164,8 +166,30 @@ async def _story(settings: Settings, sim: SimnetServer, api: str, once: bool,
             return 1
         _print_next(api, key, sim, payment)
         if not once:
+            await _live_checkout(http, api, auth, wallet, stop)
             await stop.wait()
         return 0
+
+
+def checkout_url(api: str, payment: dict[str, Any]) -> str:
+    return f"{api}/pay/{payment['id']}"
+
+
+async def _live_checkout(http: aiohttp.ClientSession, api: str, auth: dict[str, str],
+                         wallet: Wallet, stop: asyncio.Event) -> None:
+    """A second payment for a person to watch: its checkout page, paid a little later."""
+    payment = await _post(http, f"{api}/v1/payments", auth,
+                          {"amount": "9.99", "currency": "USD", "asset": "SOL",
+                           "label": "Demo Shop", "message": "Demo order"})
+    print(f"Watch a payment live: open {checkout_url(api, payment)}\n"
+          f"  the simnet wallet pays it in {LIVE_PAY_DELAY_S:.0f} s; the page turns to "
+          f"confirmed by itself.", flush=True)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), LIVE_PAY_DELAY_S)
+    if stop.is_set():
+        return
+    await wallet.pay(payment["payment_request"]["url"])
+    print(f"  paid {payment['amount_due_display']} SOL from the simnet wallet.", flush=True)
 
 
 async def _follow(http: aiohttp.ClientSession, api: str, auth: dict[str, str],
@@ -229,8 +253,10 @@ Try next (paywatch keeps running until Ctrl-C):
   API docs:              {api}/docs
   metrics:               {api}/metrics
   this payment:          curl -s {api}/v1/payments/{payment['id']} -H "Authorization: Bearer {key}"
+  its checkout page:     {checkout_url(api, payment)}
   another payment:       curl -s {api}/v1/payments -H "Authorization: Bearer {key}" \\
                            -H "Content-Type: application/json" \\
                            -d '{{"amount": "9.99", "currency": "USD", "asset": "SOL"}}'
   pay it:                paywatch simnet pay "<payment_request.url>" --rpc-url {sim.rpc_url}
+                         (or open {api}/pay/<id> and watch it while you pay)
 """, flush=True)

@@ -15,7 +15,8 @@ def test_demo_once_runs_a_payment_to_its_webhooks(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    for step in ("created", "paid from a simnet wallet", "payment confirmed", "paid",
+    for step in ("created", "checkout page: http://127.0.0.1:", "/pay/",
+                 "paid from a simnet wallet", "payment confirmed", "paid",
                  "webhook payment.confirmed delivered, signature verified",
                  "webhook order.paid delivered, signature verified"):
         assert step in out

@@ -129,6 +129,8 @@ class Payment(ResponseModel):
     fiat_amount: Money
     fiat_amount_due: Money
     required_commitment: str
+    checkout_url: str = Field(description="the hosted checkout page for the customer, a path "
+                              "on this server: /pay/{id}")
     payment_request: PaymentRequest
     quote: QuoteOut
     transfers: list[Transfer]

@@ -197,3 +197,24 @@ async def test_quotes_for_evm_assets(evm: EvmHarness) -> None:
     assert quote["decimals"] == 18
     resp = await evm.api.get("/v1/quotes?asset=ETH&amount=50", headers=evm.headers)
     assert resp.status == 422  # the store takes ETH on anvil, not on Solana
+
+
+async def test_checkout_page_for_an_evm_payment(evm: EvmHarness) -> None:
+    from api.checkout.view import remainder_url
+
+    payment = await evm.create("25", "USDT")
+    request = payment["payment_request"]
+    assert payment["checkout_url"] == f"/pay/{payment['id']}"
+    resp = await evm.api.get(payment["checkout_url"])
+    assert resp.status == 200
+    page = await resp.text()
+    assert request["recipient"] in page
+    assert "25" in page
+    assert request["url"].replace("&", "&amp;") in page  # the wallet button opens the URI
+    qr = await evm.api.get(f"/pay/{payment['id']}/qr.svg")
+    assert qr.status == 200
+    assert (await qr.read()).startswith(b"<?xml")
+    assert remainder_url(request["url"], 1_000_000, 6) == (
+        f"ethereum:{evm.usdt}@31337/transfer?address={request['recipient']}&uint256=1000000")
+    native = f"ethereum:{request['recipient']}@31337?value=5"
+    assert remainder_url(native, 2, 18) == f"ethereum:{request['recipient']}@31337?value=2"

@@ -1,0 +1,159 @@
+"""Live payment states for every open checkout event stream of this process, from ONE database
+connection however many customers are watching.
+
+The hub LISTENs on `paywatch_payments` (the trigger of migration 0002 announces every status
+change) and re-reads the watched payments in one query when one of them is announced. It also
+re-reads them every `poll_s`: the trigger fires on status changes only, and an exception or an
+amount can change on its own (underpaid -> more money arrives; expired -> paid_late), and a
+notification lost with a dropped connection must cost seconds, not a stuck page. The hub only
+runs (and only holds its connection) while at least one stream is open."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from api.checkout.view import CheckoutView, checkout_view
+from db import checkout as db
+
+log = logging.getLogger("paywatch.api.checkout")
+CHANNEL = "paywatch_payments"
+
+
+class TooManyStreams(Exception):
+    """The process already serves its maximum number of event streams."""
+
+
+class Mailbox:
+    """The latest view of one payment for one stream: a slow reader skips to the newest."""
+
+    def __init__(self) -> None:
+        self.view: CheckoutView | None = None
+        self.closed = False
+        self._changed = asyncio.Event()
+
+    def put(self, view: CheckoutView) -> None:
+        self.view = view
+        self._changed.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._changed.set()
+
+    async def wait(self, seconds: float) -> None:
+        """Return when something was put or the hub closed, or after `seconds`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), seconds)
+        self._changed.clear()
+
+
+class CheckoutHub:
+    def __init__(self, pool: asyncpg.Pool, *, poll_s: float = 2.0,
+                 max_streams: int = 1000) -> None:
+        self.pool = pool
+        self.poll_s = poll_s
+        self.max_streams = max_streams
+        self._watchers: dict[uuid.UUID, set[Mailbox]] = {}
+        self._count = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def streams(self) -> int:
+        return self._count
+
+    @contextlib.asynccontextmanager
+    async def watch(self, payment_id: uuid.UUID) -> AsyncIterator[Mailbox]:
+        if self._closed or self._count >= self.max_streams:
+            raise TooManyStreams
+        mailbox = Mailbox()
+        self._watchers.setdefault(payment_id, set()).add(mailbox)
+        self._count += 1
+        self._ensure_running()
+        try:
+            yield mailbox
+        finally:
+            self._count -= 1
+            boxes = self._watchers.get(payment_id, set())
+            boxes.discard(mailbox)
+            if not boxes:
+                self._watchers.pop(payment_id, None)
+
+    async def close(self) -> None:
+        """On app shutdown: every stream ends now, instead of holding the drain for minutes."""
+        self._closed = True
+        for boxes in self._watchers.values():
+            for mailbox in boxes:
+                mailbox.close()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _ensure_running(self) -> None:
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run(),
+                                                                name="checkout-hub")
+
+    async def _run(self) -> None:
+        try:
+            while self._watchers:
+                try:
+                    await self._listen_and_refresh()
+                except Exception as exc:
+                    # Whatever broke (database restart, pool timeout), the pages keep their
+                    # last state meanwhile and the next round catches up: never die silently.
+                    log.warning("checkout updates interrupted: %r; retrying", exc)
+                    await asyncio.sleep(self.poll_s)
+        finally:
+            # Reached without an await since the last check of _watchers, so a stream that
+            # arrives from now on starts a new run.
+            if self._task is asyncio.current_task():
+                self._task = None
+
+    async def _listen_and_refresh(self) -> None:
+        conn: asyncpg.Connection = await self.pool.acquire()
+        try:
+            await conn.add_listener(CHANNEL, self._on_notify)
+            try:
+                while self._watchers and not conn.is_closed():
+                    await self.refresh(conn)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                    self._wake.clear()
+            finally:
+                if not conn.is_closed():
+                    await conn.remove_listener(CHANNEL, self._on_notify)
+        finally:
+            await self.pool.release(conn)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            payment_id = uuid.UUID(json.loads(payload)["id"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if payment_id in self._watchers:
+            self._wake.set()
+
+    async def refresh(self, conn: asyncpg.Connection) -> None:
+        """Re-read every watched payment in one query (on the listening connection: the hub
+        never takes a second one) and hand each stream its view."""
+        ids = list(self._watchers)
+        if not ids:
+            return
+        rows = await db.checkouts(conn, ids)
+        now = datetime.now(UTC)
+        for row in rows:
+            view = checkout_view(row, now)
+            for mailbox in self._watchers.get(row["id"], ()):
+                mailbox.put(view)
