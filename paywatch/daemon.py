@@ -33,6 +33,7 @@ log = logging.getLogger("paywatch.daemon")
 
 SHUTDOWN_TIMEOUT_S = 10.0
 RESTART_DELAY_S = 5.0
+JOB_DRAIN_S = 10.0  # a running job may finish its batch before the pool closes
 
 
 class StartupError(Exception):
@@ -70,7 +71,7 @@ async def run_daemon(settings: Settings, *, migrate: bool = True, role: str = "a
             await stop.wait()
             log.info("shutting down: draining requests")
         finally:
-            scheduler.shutdown(wait=False)
+            await scheduler.drain(JOB_DRAIN_S)
             await _stop_watchers(watchers)
             await runner.cleanup()
             await session.close()

@@ -6,6 +6,7 @@ process (max_instances=1), and a missed run is coalesced rather than replayed.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,9 +26,27 @@ from watcher.webhooks import Dispatcher
 log = logging.getLogger("paywatch.jobs")
 
 
-def measured(name: str, job: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+class JobScheduler(AsyncIOScheduler):
+    """APScheduler that remembers its running jobs, so shutdown can let them finish before the
+    daemon closes the pool under them (a job cut off there would fail with a traceback)."""
+
+    def __init__(self) -> None:
+        super().__init__(timezone="UTC")
+        self.jobs_running: set[asyncio.Task[Any]] = set()
+
+    async def drain(self, timeout_s: float) -> None:
+        self.shutdown(wait=False)
+        if self.jobs_running:
+            await asyncio.wait(set(self.jobs_running), timeout=timeout_s)
+
+
+def measured(name: str, job: Callable[[], Awaitable[Any]],
+             running: set[asyncio.Task[Any]]) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         started = time.perf_counter()
+        task = asyncio.current_task()
+        if task is not None:
+            running.add(task)
         try:
             await job()
         except Exception:
@@ -37,6 +56,7 @@ def measured(name: str, job: Callable[[], Awaitable[Any]]) -> Callable[[], Await
             JOB_RUNS.labels(name, "ok").inc()
         finally:
             JOB_DURATION.labels(name).observe(time.perf_counter() - started)
+            running.discard(task)  # type: ignore[arg-type]
 
     run.__name__ = name
     return run
@@ -68,7 +88,7 @@ async def refresh_prices(pool: asyncpg.Pool, quotes: QuoteService) -> int:
 
 
 def build_scheduler(settings: Settings, pool: asyncpg.Pool, session: aiohttp.ClientSession,
-                    quotes: QuoteService) -> AsyncIOScheduler:
+                    quotes: QuoteService) -> JobScheduler:
     dispatcher = Dispatcher(pool, session, allow_private=settings.webhook_allow_private)
     jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = [
         ("refresh_prices", lambda: refresh_prices(pool, quotes),
@@ -79,8 +99,8 @@ def build_scheduler(settings: Settings, pool: asyncpg.Pool, session: aiohttp.Cli
         ("purge_idempotency_keys", lambda: purge_idempotency_keys(pool), 3600.0),
         ("purge_events", lambda: purge_events(pool, settings.event_retention_days), 3600.0),
     ]
-    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler = JobScheduler()
     for name, job, seconds in jobs:
-        scheduler.add_job(measured(name, job), "interval", seconds=seconds, id=name,
-                          max_instances=1, coalesce=True, misfire_grace_time=None)
+        scheduler.add_job(measured(name, job, scheduler.jobs_running), "interval", seconds=seconds,
+                          id=name, max_instances=1, coalesce=True, misfire_grace_time=None)
     return scheduler
