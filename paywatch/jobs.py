@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -89,7 +90,8 @@ async def refresh_prices(pool: asyncpg.Pool, quotes: QuoteService) -> int:
 
 def build_scheduler(settings: Settings, pool: asyncpg.Pool, session: aiohttp.ClientSession,
                     quotes: QuoteService) -> JobScheduler:
-    dispatcher = Dispatcher(pool, session, allow_private=settings.webhook_allow_private)
+    dispatcher = Dispatcher(pool, session, allow_private=settings.webhook_allow_private,
+                            lease=timedelta(seconds=settings.webhook_lease_seconds))
     jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = [
         ("refresh_prices", lambda: refresh_prices(pool, quotes),
          max(1.0, settings.price_cache_ttl_seconds / 2)),

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
 
     # Webhooks: refuse endpoints on private, loopback or link-local addresses unless allowed.
     webhook_allow_private: bool = False
+    # How long a claimed delivery stays claimed: after a crash, undelivered webhooks wait this
+    # long before another process sends them again.
+    webhook_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
 
     # Pricing (issue 3): static tables, HTTP sources, cache and staleness.
     price_sources: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["static"])

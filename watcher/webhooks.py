@@ -24,7 +24,9 @@ from paywatch.ssrf import UnsafeUrl, check_url
 from paywatch.webhooks import SIGNATURE_HEADER, next_attempt, sign
 
 log = logging.getLogger("paywatch.webhooks")
-LEASE = timedelta(minutes=5)
+# A claimed delivery is someone's for this long; a process killed mid-delivery leaves it to be
+# claimed again when the lease runs out (so: at least once, never lost).
+LEASE = timedelta(minutes=2)
 DISABLE_AFTER_DAYS = 5
 
 
@@ -35,8 +37,9 @@ def utc_now() -> datetime:
 class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession, *,
                  allow_private: bool, clock: Callable[[], datetime] = utc_now,
-                 batch: int = 100, concurrency: int = 16, timeout_s: float = 10.0) -> None:
-        self.pool, self.session, self.clock = pool, session, clock
+                 batch: int = 100, concurrency: int = 16, timeout_s: float = 10.0,
+                 lease: timedelta = LEASE) -> None:
+        self.pool, self.session, self.clock, self.lease = pool, session, clock, lease
         self.allow_private = allow_private
         self.batch, self.timeout = batch, aiohttp.ClientTimeout(total=timeout_s)
         self.semaphore = asyncio.Semaphore(concurrency)
@@ -46,7 +49,7 @@ class Dispatcher:
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             await webhooks.fan_out(conn, now, 10 * self.batch)
-            due = await webhooks.claim_due(conn, now, self.batch, LEASE)
+            due = await webhooks.claim_due(conn, now, self.batch, self.lease)
         await asyncio.gather(*(self._deliver(d) for d in due))
         await self._disable_failing(now)
         return len(due)
