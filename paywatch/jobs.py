@@ -50,6 +50,10 @@ def measured(name: str, job: Callable[[], Awaitable[Any]],
             running.add(task)
         try:
             await job()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # The database restarting or unreachable: expected in operations, retried next run.
+            JOB_RUNS.labels(name, "error").inc()
+            log.warning("job failed; will run again", extra={"job": name, "error": str(exc)})
         except Exception:
             JOB_RUNS.labels(name, "error").inc()
             log.exception("job failed", extra={"job": name})

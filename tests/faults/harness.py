@@ -68,3 +68,18 @@ def webhook_receiver() -> Iterator[tuple[Receiver, str]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def event_ids(dsn: str) -> list[object]:
+    import asyncio
+
+    import asyncpg
+
+    async def go() -> list[object]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return [r["id"] for r in await conn.fetch("SELECT id FROM events")]
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())

@@ -20,7 +20,7 @@ from solders.keypair import Keypair
 
 from simnet.wallet import Wallet
 from tests.conftest import clean_env, simnet_process
-from tests.faults.harness import start_daemon, wait_until, webhook_receiver
+from tests.faults.harness import event_ids, start_daemon, wait_until, webhook_receiver
 from tests.test_daemon import wait_ready
 from tests.test_many_processes import fetchval, store_and_key
 from tests.watcher.test_run_with_simnet import post
@@ -79,7 +79,7 @@ def test_sigkill_storm_during_500_payments_loses_nothing(db_dsn: str, tmp_path: 
             wait_until(lambda: fetchval(db_dsn, "SELECT count(*) FROM payments "
                                                 "WHERE status <> 'confirmed'") == 0,
                        "every paid payment to be confirmed", 120)
-            events = {str(e) for e in _event_ids(db_dsn)}
+            events = {str(e) for e in event_ids(db_dsn)}
             wait_until(lambda: events <= receiver.seen, "every event at the receiver", 120)
         finally:
             if daemon.poll() is None:
@@ -101,17 +101,4 @@ def test_sigkill_storm_during_500_payments_loses_nothing(db_dsn: str, tmp_path: 
     created = fetchval(db_dsn, "SELECT count(*) FROM events WHERE type = 'payment.created'")
     assert created == PAYMENTS
     assert events <= receiver.seen  # at least once, no id lost
-
-
-def _event_ids(dsn: str) -> list[object]:
-    import asyncpg
-
-    async def go() -> list[object]:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return [r["id"] for r in await conn.fetch("SELECT id FROM events")]
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
 

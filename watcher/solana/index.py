@@ -7,6 +7,7 @@ notification costs seconds, not a payment."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -56,9 +57,19 @@ class ReferenceIndex:
         OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
 
     async def follow(self, resync_s: float) -> None:
-        """LISTEN for changes on a dedicated connection; reload everything every resync_s."""
+        """LISTEN on a dedicated connection and reload everything every resync_s. A lost
+        connection (a database restart) is replaced, and a reload covers what it missed."""
+        while True:
+            try:
+                await self._listen(resync_s)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("payment notifications lost; reconnecting", extra={"error": str(exc)})
+            await asyncio.sleep(1.0)
+
+    async def _listen(self, resync_s: float) -> None:
         conn = await self.pool.acquire()
         pending: set[asyncio.Task[None]] = set()
+        lost = asyncio.Event()
 
         def on_notify(_c: Any, _pid: int, _channel: str, payload: str) -> None:
             try:
@@ -73,11 +84,18 @@ class ReferenceIndex:
             pending.add(task)
             task.add_done_callback(pending.discard)
 
-        await conn.add_listener("paywatch_payments", on_notify)
+        conn.add_termination_listener(lambda _c: lost.set())
         try:
-            while True:
-                await asyncio.sleep(resync_s)
-                await self.load()
+            await conn.add_listener("paywatch_payments", on_notify)
+            await self.load()  # whatever changed while nobody was listening
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), resync_s)
+                if not lost.is_set():
+                    await self.load()
         finally:
-            await conn.remove_listener("paywatch_payments", on_notify)
-            await self.pool.release(conn)
+            # The connection may be dead already: cleaning up must not turn into an error.
+            with contextlib.suppress(Exception):
+                await conn.remove_listener("paywatch_payments", on_notify)
+            with contextlib.suppress(Exception):
+                await self.pool.release(conn)

@@ -125,7 +125,7 @@ class SolanaWatcher:
             QUEUE_DEPTH.labels(CHAIN).set(self.queue.qsize())
             try:
                 await self.process(signature)
-            except (RpcUnavailable, OSError, asyncpg.PostgresError) as exc:
+            except (RpcUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("processing failed; retrying later",
                             extra={"signature": signature, "error": str(exc)})
                 await asyncio.sleep(1)
@@ -231,7 +231,7 @@ class SolanaWatcher:
         while True:
             try:
                 await job()
-            except (RpcUnavailable, OSError, asyncpg.PostgresError) as exc:
+            except (RpcUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("%s failed; will retry", job.__name__, extra={"error": str(exc)})
             except RpcError as exc:
                 log.error("%s got an RPC error", job.__name__, extra={"error": str(exc)})
