@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -83,8 +82,8 @@ async def create_payment(request: web.Request) -> web.Response:
         evm = await _evm_setup(conn, request.app[SETTINGS], store, body)
         asset = await _accepted_asset(conn, store, body)
         amount, currency, order_id = await _amount_to_pay(conn, store_id, body)
+        now = await db.database_now(conn)
     quote = await quote_for(request.app, QuoteInput(asset, amount, currency, store))
-    now = datetime.now(UTC)
     expires_at, monitor_until = clocks(store, now, body.expires_in)
     ask = PaymentAsk(body.label, body.message, body.memo, body.expires_in,
                      str(body.redirect_url) if body.redirect_url else None, body.metadata)

@@ -31,6 +31,10 @@ RETURNING *
 
 SELECT_PAYMENT = "SELECT * FROM payments WHERE id = $1 AND store_id = $2"
 
+# Payment clocks start from the database's clock, the same one the expiry sweep reads: a
+# process whose own clock is off must not shorten or stretch a payment's lifetime.
+SELECT_NOW = "SELECT now()"
+
 # Public lookups (the hosted checkout page) go by the unguessable id alone.
 SELECT_PAYMENT_BY_ID = "SELECT * FROM payments WHERE id = $1"
 
@@ -83,6 +87,10 @@ LOCK_ORDER_FOR_PAYMENT = SELECT_ORDER_FOR_PAYMENT + " FOR SHARE"
 
 async def insert_payment(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Record:
     return await conn.fetchrow(INSERT_PAYMENT, *(values.get(c) for c in PAYMENT_COLUMNS))
+
+
+async def database_now(conn: asyncpg.Connection) -> Any:
+    return await conn.fetchval(SELECT_NOW)
 
 
 async def get_payment(conn: asyncpg.Connection, payment_id: Any,

@@ -85,7 +85,7 @@ class PriceBook:
         for outcome in outcomes:
             if isinstance(outcome, Failure):
                 failures.append(outcome)
-            elif now - outcome.at <= self.max_age:
+            elif _within(now - outcome.at, self.max_age):
                 fresh.append(outcome)
             else:
                 failures.append(self._stale(outcome, asset, currency, now))
@@ -103,8 +103,8 @@ class PriceBook:
         key = (source.name, asset, currency)
         now = self.clock()
         cached = self._cache.get(key)
-        if (cached is not None and now - cached.fetched_at < self.ttl
-                and now - cached.at <= self.max_age):
+        if (cached is not None and timedelta(0) <= now - cached.fetched_at < self.ttl
+                and _within(now - cached.at, self.max_age)):
             return cached
         failed = self._failed_at.get(key)
         if failed is not None and now - failed[0] < self.cooldown:
@@ -142,6 +142,12 @@ class PriceBook:
         reason = f"last price is {age} s old (limit {limit} s)"
         failed = self._failed_at.get((seen.source, asset, currency))
         return Failure(seen.source, f"{reason}; refresh failed: {failed[1]}" if failed else reason)
+
+
+def _within(age: timedelta, limit: timedelta) -> bool:
+    """Fresh enough. A negative age means the clock went back since the price was read: how
+    old it really is cannot be known, so it is not fresh (refetch rather than trust it)."""
+    return timedelta(0) <= age <= limit
 
 
 def _no_price(asset: str, currency: str, failures: list[Failure]) -> Exception:
