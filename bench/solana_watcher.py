@@ -1,12 +1,18 @@
-"""Solana watcher: RPC load against the number of open payments, and confirmation latency.
+"""Solana watcher: RPC load against the number of open payments, side by side with polling
+each reference (what most Solana Pay integrations do), and confirmation latency.
 
-    .venv/bin/python bench/solana_watcher.py [--sizes 10,1000,10000] [--window 20] [--paid 20]
+    .venv/bin/python bench/solana_watcher.py [--sizes 10,1000,10000,100000] [--window 20]
+                                             [--paid 20] [--poll-interval 1] [--poll-max 1000]
 
-For each size: a fresh database with that many open payments (made through the API), simnet
-in process, the watcher running; during `--window` seconds `--paid` payments are paid at a
-steady pace. Prints RPC requests per minute (by method), subscriptions, and the time from each
-transfer reaching `confirmed` on simnet to its payment's confirmed row (p50, p99).
-Uses PAYWATCH_DATABASE_URL's server when set, else an embedded PostgreSQL. Asserts nothing."""
+For each size: a fresh database with that many open payments (`--paid` made through the API,
+the rest inserted in bulk), simnet in process, the watcher running; during `--window` seconds
+the `--paid` payments are paid at a steady pace. Prints RPC requests per minute (by method),
+subscriptions, and the time from each transfer reaching `confirmed` on simnet to its payment's
+confirmed row (p50, p99). Then the per-reference strategy, a faithful copy of @solana/pay's
+findReference loop (one getSignaturesForAddress per open reference per poll), is run against
+the same simnet for sizes up to --poll-max and its requests per minute counted; above that its
+cost is computed as references x polls per minute (the measured cost is exactly linear), and
+marked so. Uses PAYWATCH_DATABASE_URL's server when set, else embedded PostgreSQL."""
 
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ from db.embedded import EmbeddedPostgres, ensure_database, with_database
 from db.migrator import Migrator
 from db.payments import get_payment_public
 from db.pool import connect, create_pool
+from db.seed import seed_payments
 from paywatch.apikeys import display_prefix, generate_key, hash_key
 from paywatch.settings import Settings
 from simnet.server import SimnetServer
@@ -60,7 +67,7 @@ async def database(admin_dsn: str) -> str:
     return dsn
 
 
-async def store_and_key(pool: Any, recipient: str) -> str:
+async def store_and_key(pool: Any, recipient: str) -> tuple[str, Any]:
     key = generate_key()
     async with pool.acquire() as conn:
         store = await stores.insert_store(conn, f"bench-{uuid.uuid4().hex[:6]}", "Bench",
@@ -68,7 +75,7 @@ async def store_and_key(pool: Any, recipient: str) -> str:
         await stores.upsert_store_asset(conn, store["id"], "solana", "SOL", None, 9)
         await api_keys.insert_key(conn, store["id"], "bench", display_prefix(key),
                                   hash_key(key), ["payments:read", "payments:write"])
-    return key
+    return key, store["id"]
 
 
 async def create_payments(client: TestClient, key: str, count: int) -> list[dict[str, Any]]:
@@ -86,7 +93,33 @@ async def create_payments(client: TestClient, key: str, count: int) -> list[dict
     return made
 
 
-async def run_size(admin_dsn: str, size: int, window: float, paid: int) -> list[float]:
+async def poll_references(rpc_url: str, references: list[str], window: float,
+                          interval: float) -> float:
+    """@solana/pay's findReference, polled for every open reference every `interval` seconds
+    (getSignaturesForAddress(reference, {limit: 1000}, 'confirmed')); returns requests/min."""
+    sent = 0
+
+    async def find(session: aiohttp.ClientSession, reference: str) -> None:
+        nonlocal sent
+        sent += 1
+        async with session.post(rpc_url, json={
+                "jsonrpc": "2.0", "id": 1, "method": "getSignaturesForAddress",
+                "params": [reference, {"limit": 1000, "commitment": "confirmed"}]}) as resp:
+            await resp.read()
+
+    started = time.monotonic()
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        while time.monotonic() - started < window:
+            tick = time.monotonic()
+            await asyncio.gather(*(find(session, r) for r in references))
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - tick)))
+    return sent * 60 / (time.monotonic() - started)
+
+
+async def run_size(admin_dsn: str, size: int, args: argparse.Namespace) -> tuple[list[float],
+                                                                                 float, float]:
+    window, paid = args.window, min(args.paid, size)
     dsn = await database(admin_dsn)
     pool = await create_pool(dsn, max_size=20)
     settings = Settings(database_url=dsn, api_rate_limit_per_minute=10**9, _env_file=None)
@@ -96,10 +129,15 @@ async def run_size(admin_dsn: str, size: int, window: float, paid: int) -> list[
         await wallet.airdrop(wallet.pubkey, 1000 * 10**9)
         merchant = Keypair().pubkey()
         await wallet.airdrop(merchant, 10**9)
-        key = await store_and_key(pool, str(merchant))
+        key, store_id = await store_and_key(pool, str(merchant))
         client = TestClient(TestServer(build_app(settings, pool)))
         await client.start_server()
-        payments = await create_payments(client, key, size)
+        payments = await create_payments(client, key, paid)
+        async with pool.acquire() as conn:
+            await seed_payments(conn, store_id, str(merchant), size - paid,
+                                progress=lambda n: print(f"  inserted {n}/{size - paid} more "
+                                                         "open payments", end="\r", flush=True))
+        print()
         confirmed_at: dict[str, float] = {}
         sim.ledger.listeners.append(
             lambda kind, rec: confirmed_at.setdefault(rec.signature, time.time())
@@ -121,6 +159,7 @@ async def run_size(admin_dsn: str, size: int, window: float, paid: int) -> list[
         shown = ", ".join(f"{m} {v:.0f}" for m, v in sorted(per_minute.items()) if v)
         print(f"{size:>7} open: {total:7.0f} RPC requests/min ({shown}); "
               f"{len(watcher.stream.subscribed)} log subscriptions + 1 slot subscription")
+        polled = await _per_reference(sim.rpc_url, payments, size, args)
         latencies = []
         async with pool.acquire() as conn:
             for payment_id, sig in signatures.items():
@@ -131,14 +170,32 @@ async def run_size(admin_dsn: str, size: int, window: float, paid: int) -> list[
         await asyncio.gather(task, return_exceptions=True)
         await client.close()
     await pool.close()
-    return latencies
+    return latencies, total, polled
+
+
+async def _per_reference(rpc_url: str, payments: list[dict[str, Any]], size: int,
+                         args: argparse.Namespace) -> float:
+    per_minute = 60 / args.poll_interval
+    if size > args.poll_max:
+        print(f"{size:>7} open, per-reference polling: {size * per_minute:9.0f} requests/min "
+              f"(computed: {size} references x {per_minute:.0f} polls/min)")
+        return size * per_minute
+    references = [p["payment_request"]["reference"] for p in payments]
+    references += [str(Keypair().pubkey()) for _ in range(size - len(references))]
+    rate = await poll_references(rpc_url, references, min(args.window, 10.0),
+                                 args.poll_interval)
+    print(f"{size:>7} open, per-reference polling: {rate:9.0f} requests/min (measured, "
+          f"{args.poll_interval:g} s interval; ideal {size * per_minute:.0f})")
+    return rate
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10,1000,10000")
+    parser.add_argument("--sizes", default="10,1000,10000,100000")
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--paid", type=int, default=20)
+    parser.add_argument("--poll-interval", type=float, default=1.0)
+    parser.add_argument("--poll-max", type=int, default=1000)
     args = parser.parse_args()
     embedded = None
     admin = os.environ.get("PAYWATCH_DATABASE_URL")
@@ -148,12 +205,18 @@ async def main() -> None:
     print(f"window {args.window:.0f} s per size, {args.paid} payments paid in each, "
           f"slot 400 ms, commitment confirmed")
     latencies: list[float] = []
+    rows = []
     try:
         for size in (int(s) for s in args.sizes.split(",")):
-            latencies += await run_size(admin, size, args.window, args.paid)
+            seen, ours, polled = await run_size(admin, size, args)
+            latencies += seen
+            rows.append((size, ours, polled))
     finally:
         if embedded is not None:
             await embedded.stop()
+    print("\n   open   ours req/min   per-reference req/min   per-reference / ours")
+    for size, ours, polled in rows:
+        print(f"{size:>7}   {ours:12.0f}   {polled:21.0f}   {polled / ours:20.1f}x")
     if latencies:
         ordered = sorted(latencies)
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
