@@ -23,6 +23,7 @@ FROM generate_series($3::bigint, $3::bigint + $4::bigint - 1) AS n
 """
 
 COUNT_PAYMENTS = "SELECT count(*) FROM payments"
+COUNT_BY_STATUS = "SELECT count(*) FROM payments WHERE status = $1"
 
 
 async def seed_payments(conn: asyncpg.Connection, store_id: Any, recipient: str, count: int,
@@ -34,3 +35,7 @@ async def seed_payments(conn: asyncpg.Connection, store_id: Any, recipient: str,
         await conn.execute(SEED_PAYMENTS, store_id, recipient, first + start, size, expires_in)
         if progress is not None:
             progress(start + size)
+
+
+async def count_by_status(conn: asyncpg.Connection | asyncpg.Pool, status: str) -> int:
+    return int(await conn.fetchval(COUNT_BY_STATUS, status))
