@@ -101,7 +101,7 @@ def build_scheduler(settings: Settings, pool: asyncpg.Pool, session: aiohttp.Cli
          max(1.0, settings.price_cache_ttl_seconds / 2)),
         ("expire_payments", lambda: expire_payments(pool), settings.expiry_sweep_seconds),
         ("invalidate_payments", lambda: invalidate_payments(pool), 30.0),
-        ("deliver_webhooks", dispatcher.run_once, settings.webhook_dispatch_seconds),
+        ("deliver_webhooks", dispatcher.run_until_idle, settings.webhook_dispatch_seconds),
         ("purge_idempotency_keys", lambda: purge_idempotency_keys(pool), 3600.0),
         ("purge_events", lambda: purge_events(pool, settings.event_retention_days), 3600.0),
     ]

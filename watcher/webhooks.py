@@ -44,6 +44,17 @@ class Dispatcher:
         self.batch, self.timeout = batch, aiohttp.ClientTimeout(total=timeout_s)
         self.semaphore = asyncio.Semaphore(concurrency)
 
+    async def run_until_idle(self, max_batches: int = 50) -> int:
+        """Passes until a batch comes back short (nothing more is due), at most `max_batches`
+        per call: one pass per scheduler tick capped delivery at one batch per interval."""
+        total = 0
+        for _ in range(max_batches):
+            done = await self.run_once()
+            total += done
+            if done < self.batch:
+                break
+        return total
+
     async def run_once(self) -> int:
         """One pass; returns how many deliveries were attempted."""
         now = self.clock()

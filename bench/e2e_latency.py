@@ -1,0 +1,167 @@
+"""End-to-end latency: from a transfer reaching `confirmed` on simnet to the payment.confirmed
+webhook arriving at a local receiver, p50/p95/p99, at several payment rates.
+
+    .venv/bin/python bench/e2e_latency.py [--rates 10,100,500] [--seconds 4] [--dispatch 1.0]
+
+For each rate: payments are created through the API beforehand, then paid on simnet at that
+rate for `--seconds`; the watcher and the webhook dispatcher (every `--dispatch` seconds, the
+daemon's default is 1 s) run as in `paywatch run`, in this one process with simnet and the
+receiver. Prints the achieved pay rate when it falls short of the target (2 cores).
+Uses PAYWATCH_DATABASE_URL's server when set, else an embedded PostgreSQL. Asserts nothing."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from solana.rpc.async_api import AsyncClient
+from solders.keypair import Keypair
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from api.app import build_app
+from bench.solana_watcher import create_payments, database, store_and_key
+from db import webhooks
+from db.embedded import EmbeddedPostgres, with_database
+from db.pool import create_pool
+from paywatch.settings import Settings
+from simnet.server import SimnetServer
+from simnet.wallet import Wallet
+from watcher.solana.service import SolanaWatcher, WatcherConfig
+from watcher.webhooks import Dispatcher
+
+ARRIVED = web.AppKey("arrived", dict[str, float])
+
+
+async def receiver() -> tuple[web.AppRunner, str, dict[str, float]]:
+    arrived: dict[str, float] = {}
+
+    async def hook(request: web.Request) -> web.Response:
+        event = await request.json()
+        if event["type"] == "payment.confirmed":
+            arrived.setdefault(event["data"]["id"], time.time())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app[ARRIVED] = arrived
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}/hook", arrived
+
+
+async def dispatch_forever(dispatcher: Dispatcher, every: float) -> None:
+    while True:
+        await dispatcher.run_until_idle()
+        await asyncio.sleep(every)
+
+
+async def run_rate(admin: str, rate: int, args: argparse.Namespace) -> list[float]:
+    dsn = await database(admin)
+    pool = await create_pool(dsn, min_size=2, max_size=20)
+    settings = Settings(database_url=dsn, api_rate_limit_per_minute=10**9, _env_file=None)
+    count = rate * args.seconds
+    hook_runner, hook_url, arrived = await receiver()
+    async with SimnetServer(rpc_port=0, ws_port=0, slot_ms=400) as sim, \
+            aiohttp.ClientSession() as session:
+        wallet = Wallet(Keypair(), AsyncClient(sim.rpc_url, commitment="confirmed"))
+        await wallet.airdrop(wallet.pubkey, 10_000 * 10**9)
+        merchant = Keypair().pubkey()
+        await wallet.airdrop(merchant, 10**9)
+        key, store_id = await store_and_key(pool, str(merchant))
+        async with pool.acquire() as conn:
+            await webhooks.insert_endpoint(conn, store_id, hook_url, "whsec_bench", None, ["*"])
+        client = TestClient(TestServer(build_app(settings, pool)))
+        await client.start_server()
+        payments = await create_payments(client, key, count)
+        confirmed_at: dict[str, float] = {}
+        sim.ledger.listeners.append(
+            lambda kind, rec: confirmed_at.setdefault(rec.signature, time.time())
+            if kind == "confirmed" else None)
+        watcher = SolanaWatcher(pool, session, WatcherConfig([sim.rpc_url], [sim.ws_url]))
+        tasks = [asyncio.create_task(watcher.run()),
+                 asyncio.create_task(dispatch_forever(
+                     Dispatcher(pool, session, allow_private=True), args.dispatch))]
+        await asyncio.wait_for(watcher.stream.connected.wait(), 30)
+        await asyncio.sleep(1)
+        signatures = await pay_at(wallet, payments, rate)
+        deadline = time.monotonic() + 60
+        while len(arrived) < len(payments) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.close()
+    await hook_runner.cleanup()
+    await pool.close()
+    return [arrived[p] - confirmed_at[s] for p, s in signatures.items()
+            if p in arrived and s in confirmed_at]
+
+
+async def pay_at(wallet: Wallet, payments: list[dict[str, Any]], rate: int) -> dict[str, str]:
+    """Start one payment every 1/rate seconds; report the rate achieved."""
+    signatures: dict[str, str] = {}
+    started = time.monotonic()
+
+    async def pay(p: dict[str, Any]) -> None:
+        signatures[p["id"]] = str(await wallet.pay(p["payment_request"]["url"]))
+
+    tasks = []
+    for n, p in enumerate(payments):
+        await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(pay(p)))
+    await asyncio.gather(*tasks)
+    achieved = len(payments) / (time.monotonic() - started)
+    print(f"  target {rate}/s, achieved {achieved:.0f} payments/s sent and accepted")
+    return signatures
+
+
+def summary(rate: int, seconds: list[float]) -> str:
+    ordered = sorted(seconds)
+
+    def pct(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+    return (f"{rate:>4}/s: confirmed on simnet -> webhook at the receiver p50 "
+            f"{statistics.median(ordered) * 1000:.0f} ms, p95 {pct(0.95):.0f} ms, p99 "
+            f"{pct(0.99):.0f} ms (n={len(ordered)})")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="10,100,500")
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--dispatch", type=float, default=1.0)
+    args = parser.parse_args()
+    embedded = None
+    admin = os.environ.get("PAYWATCH_DATABASE_URL")
+    if not admin:
+        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp()))
+        admin = with_database(await embedded.start(), "postgres")
+    lines = []
+    try:
+        for rate in (int(r) for r in args.rates.split(",")):
+            print(f"rate {rate}/s for {args.seconds} s (webhook dispatch every {args.dispatch} s)")
+            lines.append(summary(rate, await run_rate(admin, rate, args)))
+            print(lines[-1])
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+    print("\n".join(["", *lines]))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
