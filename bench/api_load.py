@@ -1,11 +1,13 @@
 """API throughput: POST /v1/payments and GET /v1/payments/{id} under load from wrk, a separate
-process, against a real `paywatch run` (one process) on PostgreSQL.
+process, against a real `paywatch run` (one process) on PostgreSQL, side by side with a bare
+aiohttp server answering the same routes (bench/bare_aiohttp.py: the ceiling on this machine).
 
     apt-get install wrk   # the load generator (Debian package)
-    .venv/bin/python bench/api_load.py [--connections 8,32] [--seconds 10]
+    .venv/bin/python bench/api_load.py [--connections 1,8,32,128] [--seconds 10]
 
 Uses PAYWATCH_DATABASE_URL when set, else an embedded PostgreSQL in a temporary directory.
-Prints requests/second and latency per endpoint and concurrency; asserts nothing."""
+Prints requests/second and latency per endpoint and concurrency, and paywatch / bare as a
+ratio; asserts nothing."""
 
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ def wrk(url: str, lua: str, connections: int, seconds: int) -> tuple[float, str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connections", default="8,32")
+    parser.add_argument("--connections", default="1,8,32,128")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--port", type=int, default=18090)
     args = parser.parse_args()
@@ -79,6 +81,9 @@ def main() -> None:
            "PAYWATCH_API_RATE_LIMIT_PER_MINUTE": "100000000", "PAYWATCH_LOG_LEVEL": "WARNING"}
     slug = f"bench-{int(time.time())}"
     daemon = subprocess.Popen([str(BIN / "paywatch"), "run"], env=env)
+    bare_port = args.port + 1
+    bare = subprocess.Popen([sys.executable, str(Path(__file__).with_name("bare_aiohttp.py")),
+                             str(bare_port)])
     base = f"http://127.0.0.1:{args.port}"
     try:
         wait_ready(base)
@@ -91,17 +96,22 @@ def main() -> None:
             payment_id = json.load(resp)["id"]
         print(f"paywatch run (1 process), wrk -t2, {args.seconds} s per run, "
               f"{os.cpu_count()} cores")
-        print(f"{'endpoint':<28}{'conns':>6}{'req/s':>10}{'p50':>10}{'p99':>10}")
+        print(f"{'endpoint':<24}{'conns':>6}{'req/s':>9}{'p50':>10}{'p99':>10}"
+              f"{'bare req/s':>12}{'ratio':>8}")
+        bare_base = f"http://127.0.0.1:{bare_port}"
         for conns in (int(c) for c in args.connections.split(",")):
-            for name, url, lua in (
-                    ("POST /v1/payments", f"{base}/v1/payments", POST_LUA % key),
-                    ("GET /v1/payments/{id}", f"{base}/v1/payments/{payment_id}",
-                     GET_LUA % key)):
-                rps, p50, p99 = wrk(url, lua, conns, args.seconds)
-                print(f"{name:<28}{conns:>6}{rps:>10.0f}{p50:>10}{p99:>10}")
+            for name, path, lua in (
+                    ("POST /v1/payments", "/v1/payments", POST_LUA % key),
+                    ("GET /v1/payments/{id}", f"/v1/payments/{payment_id}", GET_LUA % key)):
+                rps, p50, p99 = wrk(base + path, lua, conns, args.seconds)
+                ceiling, _, _ = wrk(bare_base + path, lua, conns, args.seconds)
+                print(f"{name:<24}{conns:>6}{rps:>9.0f}{p50:>10}{p99:>10}{ceiling:>12.0f}"
+                      f"{rps / ceiling:>8.2f}")
     finally:
         daemon.send_signal(signal.SIGTERM)
+        bare.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
+        bare.wait(timeout=30)
         shutil.rmtree(data, ignore_errors=True)
 
 
