@@ -38,7 +38,7 @@ from db.embedded import EmbeddedPostgres, ensure_database, with_database
 from db.migrator import Migrator
 from db.payments import get_payment_public
 from db.pool import connect, create_pool
-from db.seed import seed_payments
+from db.seed import seed_payments, sol_quote
 from paywatch.apikeys import display_prefix, generate_key, hash_key
 from paywatch.settings import Settings
 from simnet.server import SimnetServer
@@ -134,7 +134,7 @@ async def run_size(admin_dsn: str, size: int, args: argparse.Namespace) -> tuple
         await client.start_server()
         payments = await create_payments(client, key, paid)
         async with pool.acquire() as conn:
-            await seed_payments(conn, store_id, str(merchant), size - paid,
+            await seed_payments(conn, store_id, str(merchant), size - paid, await sol_quote(),
                                 progress=lambda n: print(f"  inserted {n}/{size - paid} more "
                                                          "open payments", end="\r", flush=True))
         print()
