@@ -28,7 +28,7 @@ MEMO_PROGRAMS = ("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr",
                  "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OpenPayment:
     id: Any
     reference: str
