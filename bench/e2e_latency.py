@@ -5,7 +5,7 @@ webhook arriving at a local receiver, p50/p95/p99, at several payment rates.
 
 For each rate: payments are created through the API beforehand, then paid on simnet at that
 rate for `--seconds`; the watcher and the webhook dispatcher (every `--dispatch` seconds, the
-daemon's default is 1 s) run as in `paywatch run`, in this one process with simnet and the
+daemon default is 0.25 s) run as in `paywatch run`, in this one process with simnet and the
 receiver. Prints the achieved pay rate when it falls short of the target (2 cores).
 Uses PAYWATCH_DATABASE_URL's server when set, else an embedded PostgreSQL. Asserts nothing."""
 
@@ -144,7 +144,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="10,100,500")
     parser.add_argument("--seconds", type=int, default=4)
-    parser.add_argument("--dispatch", type=float, default=1.0)
+    parser.add_argument("--dispatch", type=float, default=0.25)
     args = parser.parse_args()
     embedded = None
     admin = os.environ.get("PAYWATCH_DATABASE_URL")
