@@ -1,23 +1,30 @@
 """End-to-end latency: from a transfer reaching `confirmed` on simnet to the payment.confirmed
 webhook arriving at a local receiver, p50/p95/p99, at several payment rates.
 
-    .venv/bin/python bench/e2e_latency.py [--rates 10,100,500] [--seconds 4] [--dispatch 1.0]
+    .venv/bin/python bench/e2e_latency.py [--rates 10,100,500] [--seconds 4] [--dispatch 0.25]
+                                          [--split]
 
 For each rate: payments are created through the API beforehand, then paid on simnet at that
 rate for `--seconds`; the watcher and the webhook dispatcher (every `--dispatch` seconds, the
 daemon default is 0.25 s) run as in `paywatch run`, in this one process with simnet and the
-receiver. Prints the achieved pay rate when it falls short of the target (2 cores).
+receiver. With --split, simnet (`paywatch simnet`) and the payer (bench/e2e_payer.py, which
+times `confirmed` with signatureSubscribe) run as processes of their own, so the daemon's side
+gets a core. Prints the achieved pay rate when it falls short of the target (2 cores).
 Uses PAYWATCH_DATABASE_URL's server when set, else an embedded PostgreSQL. Asserts nothing."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +118,87 @@ async def run_rate(admin: str, rate: int, args: argparse.Namespace) -> list[floa
             if p in arrived and s in confirmed_at]
 
 
+async def run_rate_split(admin: str, rate: int, args: argparse.Namespace) -> list[float]:
+    """As run_rate, with the chain and the payer in processes of their own."""
+    dsn = await database(admin)
+    pool = await create_pool(dsn, min_size=2, max_size=20)
+    settings = Settings(database_url=dsn, api_rate_limit_per_minute=10**9, _env_file=None)
+    hook_runner, hook_url, arrived = await receiver()
+    work = Path(tempfile.mkdtemp(prefix="pw-e2e-"))
+    with simnet(work) as (rpc_url, ws_url):
+        async with aiohttp.ClientSession() as session:
+            funder = Wallet(Keypair(), AsyncClient(rpc_url, commitment="confirmed"))
+            await funder.airdrop(funder.pubkey, 10**9)
+            merchant = Keypair().pubkey()
+            await funder.airdrop(merchant, 10**9)
+            key, store_id = await store_and_key(pool, str(merchant))
+            async with pool.acquire() as conn:
+                await webhooks.insert_endpoint(conn, store_id, hook_url, "whsec_bench", None,
+                                               ["*"])
+            client = TestClient(TestServer(build_app(settings, pool)))
+            await client.start_server()
+            payments = await create_payments(client, key, rate * args.seconds)
+            (work / "in.json").write_text(json.dumps(
+                [{"id": p["id"], "url": p["payment_request"]["url"]} for p in payments]))
+            watcher = SolanaWatcher(pool, session, WatcherConfig([rpc_url], [ws_url]))
+            tasks = [asyncio.create_task(watcher.run()),
+                     asyncio.create_task(dispatch_forever(
+                         Dispatcher(pool, session, allow_private=True), args.dispatch))]
+            await asyncio.wait_for(watcher.stream.connected.wait(), 30)
+            await asyncio.sleep(1)
+            payer = await asyncio.create_subprocess_exec(
+                sys.executable, str(Path(__file__).with_name("e2e_payer.py")), rpc_url, ws_url,
+                str(rate), str(work / "in.json"), str(work / "out.json"))
+            await payer.wait()
+            paid = json.loads((work / "out.json").read_text())
+            print(f"  target {rate}/s, achieved {paid.pop('_rate'):.0f} payments/s sent "
+                  f"and accepted (payer in its own process)")
+            deadline = time.monotonic() + 60
+            while len(arrived) < len(payments) and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await client.close()
+    await hook_runner.cleanup()
+    await pool.close()
+    return [arrived[p] - at for p, (_sig, at) in paid.items() if p in arrived and at]
+
+
+@contextlib.contextmanager
+def simnet(cwd: Path) -> Iterator[tuple[str, str]]:
+    """`paywatch simnet` in its own process, 400 ms slots, on free ports."""
+    from tests.conftest import free_port
+
+    rpc_port, ws_port = free_port(), free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "paywatch"), "simnet",
+                             "--rpc-port", str(rpc_port), "--ws-port", str(ws_port),
+                             "--slot-ms", "400"], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        _wait_simnet(f"http://127.0.0.1:{rpc_port}")
+        yield f"http://127.0.0.1:{rpc_port}", f"ws://127.0.0.1:{ws_port}"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _wait_simnet(url: str) -> None:
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "getHealth"}).encode()
+    for _ in range(300):
+        request = urllib.request.Request(url, data=body,  # noqa: S310 (loopback)
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=1) as resp:  # noqa: S310
+                if json.loads(resp.read()).get("result") == "ok":
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("simnet did not start")
+
+
 async def pay_at(wallet: Wallet, payments: list[dict[str, Any]], rate: int) -> dict[str, str]:
     """Start one payment every 1/rate seconds; report the rate achieved."""
     signatures: dict[str, str] = {}
@@ -145,6 +233,8 @@ async def main() -> None:
     parser.add_argument("--rates", default="10,100,500")
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--dispatch", type=float, default=0.25)
+    parser.add_argument("--split", action="store_true",
+                        help="simnet and the payer in processes of their own")
     args = parser.parse_args()
     embedded = None
     admin = os.environ.get("PAYWATCH_DATABASE_URL")
@@ -155,7 +245,8 @@ async def main() -> None:
     try:
         for rate in (int(r) for r in args.rates.split(",")):
             print(f"rate {rate}/s for {args.seconds} s (webhook dispatch every {args.dispatch} s)")
-            lines.append(summary(rate, await run_rate(admin, rate, args)))
+            run = run_rate_split if args.split else run_rate
+            lines.append(summary(rate, await run(admin, rate, args)))
             print(lines[-1])
     finally:
         if embedded is not None:

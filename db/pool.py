@@ -51,13 +51,12 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def _released(_conn: asyncpg.Connection) -> None:
-    """What a connection needs on its way back to the pool beyond asyncpg's own cleanup (which
-    rolls back an unfinished transaction and drops listeners): nothing. asyncpg's default adds a
-    round trip per release (`RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()`), and
-    paywatch leaves no session state behind: no SET, no cursors; session advisory locks and
-    LISTEN are undone by the code that took them. Profiling POST /v1/payments put 11 % of the
-    process's time in that reset."""
+# What losing the database looks like to a caller (a restart, a cut connection: asyncpg reports a
+# connection cut in the middle of an operation as an internal client error). Loops that must
+# survive an outage catch these, warn, and try again.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError)
 
 
 async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
@@ -66,7 +65,6 @@ async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncp
         min_size=min_size,
         max_size=max_size,
         init=init_connection,
-        reset=_released,
         command_timeout=30,
         server_settings={"application_name": "paywatch", "timezone": "UTC"},
     )

@@ -18,6 +18,7 @@ import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from db import idempotency, stores
+from db.pool import DATABASE_ERRORS
 from paywatch.metrics import JOB_DURATION, JOB_RUNS
 from paywatch.pricing import PriceUnavailable, QuoteService
 from paywatch.settings import Settings
@@ -36,9 +37,11 @@ class JobScheduler(AsyncIOScheduler):
         self.jobs_running: set[asyncio.Task[Any]] = set()
 
     async def drain(self, timeout_s: float) -> None:
-        self.shutdown(wait=False)
+        # Pause first: shutting down cancels the jobs still running, which is what we avoid.
+        self.pause()
         if self.jobs_running:
             await asyncio.wait(set(self.jobs_running), timeout=timeout_s)
+        self.shutdown(wait=False)
 
 
 def measured(name: str, job: Callable[[], Awaitable[Any]],
@@ -50,7 +53,7 @@ def measured(name: str, job: Callable[[], Awaitable[Any]],
             running.add(task)
         try:
             await job()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DATABASE_ERRORS as exc:
             # The database restarting or unreachable: expected in operations, retried next run.
             JOB_RUNS.labels(name, "error").inc()
             log.warning("job failed; will run again", extra={"job": name, "error": str(exc)})

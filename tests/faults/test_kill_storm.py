@@ -6,43 +6,30 @@ The kill moments come from a seeded random; the seed is printed (PAYWATCH_FAULT_
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from solana.rpc.async_api import AsyncClient
-from solders.keypair import Keypair
 
-from simnet.wallet import Wallet
 from tests.conftest import clean_env, simnet_process
-from tests.faults.harness import event_ids, start_daemon, wait_until, webhook_receiver
+from tests.faults.harness import (
+    Payer,
+    assert_paid_once,
+    event_ids,
+    start_daemon,
+    unconfirmed,
+    wait_until,
+    webhook_receiver,
+)
 from tests.test_daemon import wait_ready
 from tests.test_many_processes import fetchval, store_and_key
 from tests.watcher.test_run_with_simnet import post
 
 PAYMENTS = 500
 BATCH = 20
-
-
-def pay_stream(rpc_url: str, urls: list[str], done: threading.Event) -> None:
-    """Pay every URL, BATCH at a time, as a steady stream (a thread of its own)."""
-    async def go() -> None:
-        async with AsyncClient(rpc_url, commitment="confirmed") as client:
-            wallet = Wallet(Keypair(), client)
-            await wallet.airdrop(wallet.pubkey, 1000 * 10**9)
-            for start in range(0, len(urls), BATCH):
-                await asyncio.gather(*(wallet.pay(u) for u in urls[start:start + BATCH]))
-                await asyncio.sleep(0.5)
-
-    try:
-        asyncio.run(go())
-    finally:
-        done.set()
 
 
 @pytest.mark.slow
@@ -65,10 +52,9 @@ def test_sigkill_storm_during_500_payments_loses_nothing(db_dsn: str, tmp_path: 
             urls = [post(f"{base}/v1/payments", key, {"amount": "1", "currency": "USD",
                                                       "asset": "SOL"})["payment_request"]["url"]
                     for _ in range(PAYMENTS)]
-            done = threading.Event()
-            payer = threading.Thread(target=pay_stream, args=(rpc_url, urls, done))
+            payer = Payer(rpc_url, urls, BATCH, 0.5)
             payer.start()
-            while not done.is_set():
+            while not payer.done.is_set():
                 time.sleep(rng.uniform(0.3, 2.5))
                 daemon.send_signal(signal.SIGKILL)
                 daemon.wait(30)
@@ -76,8 +62,8 @@ def test_sigkill_storm_during_500_payments_loses_nothing(db_dsn: str, tmp_path: 
                 daemon, base = start_daemon(env, tmp_path, log)
                 wait_ready(base, daemon)
             payer.join(60)
-            wait_until(lambda: fetchval(db_dsn, "SELECT count(*) FROM payments "
-                                                "WHERE status <> 'confirmed'") == 0,
+            assert len(payer.errors) <= PAYMENTS // 20, payer.errors[:5]
+            wait_until(lambda: unconfirmed(db_dsn, payer.paid) == 0,
                        "every paid payment to be confirmed", 120)
             events = {str(e) for e in event_ids(db_dsn)}
             wait_until(lambda: events <= receiver.seen, "every event at the receiver", 120)
@@ -88,16 +74,7 @@ def test_sigkill_storm_during_500_payments_loses_nothing(db_dsn: str, tmp_path: 
     print(f"{kills} kills; {receiver.deliveries} deliveries of {len(events)} events")
     assert kills >= 3, "the stream ended before the daemon was killed a few times"
     assert "Traceback" not in log.read_text()  # a killed process writes none: any is a bug
-    confirmed = fetchval(db_dsn, "SELECT count(*) FROM events WHERE type = 'payment.confirmed'")
-    distinct = fetchval(db_dsn, "SELECT count(DISTINCT payment_id) FROM events "
-                                "WHERE type = 'payment.confirmed'")
-    assert (confirmed, distinct) == (PAYMENTS, PAYMENTS)  # each confirmed exactly once
-    assert fetchval(db_dsn, "SELECT count(*) FROM payments WHERE amount_received <> amount_due "
-                            "OR exception IS NOT NULL") == 0
-    assert fetchval(db_dsn, "SELECT count(*) FROM transfers WHERE status <> 'rejected'") \
-        == PAYMENTS  # one transfer per payment: nothing recorded twice
-    assert fetchval(db_dsn, "SELECT sum(amount) FROM transfers WHERE status <> 'rejected'") \
-        == fetchval(db_dsn, "SELECT sum(amount_due) FROM payments")
+    assert_paid_once(db_dsn, len(payer.paid))
     created = fetchval(db_dsn, "SELECT count(*) FROM events WHERE type = 'payment.created'")
     assert created == PAYMENTS
     assert events <= receiver.seen  # at least once, no id lost

@@ -27,6 +27,7 @@ import asyncpg
 
 from db import evm as db_evm
 from db import transfers as db_transfers
+from db.pool import DATABASE_ERRORS
 from paywatch.evm import TRANSFER_TOPIC, EvmChain
 from paywatch.metrics import (
     EVM_BLOCKS,
@@ -91,8 +92,7 @@ class EvmWatcher:
             try:
                 await self.round()
                 failures = 0
-            except (RpcUnavailable, RpcError, ChainMoved, OSError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError) as exc:
+            except (RpcUnavailable, RpcError, ChainMoved, *DATABASE_ERRORS) as exc:
                 failures += 1
                 log.warning("round failed; retrying", extra={
                     "chain": self.name, "error": f"{type(exc).__name__}: {exc}"})

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from db import watch
+from db.pool import DATABASE_ERRORS
 from paywatch.metrics import OPEN_PAYMENTS
 from watcher.solana.matcher import OpenPayment
 
@@ -53,8 +54,12 @@ class ReferenceIndex:
         OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
 
     async def refresh(self, payment_id: Any) -> None:
-        async with self.pool.acquire() as conn:
-            row = await watch.open_payment(conn, CHAIN, payment_id)
+        try:
+            async with self.pool.acquire() as conn:
+                row = await watch.open_payment(conn, CHAIN, payment_id)
+        except DATABASE_ERRORS as exc:  # the next reload covers this payment
+            log.warning("payment refresh failed", extra={"error": str(exc)})
+            return
         if row is not None:
             self.by_reference[row["reference"]] = _open(row)
         else:
@@ -69,7 +74,7 @@ class ReferenceIndex:
         while True:
             try:
                 await self._listen(resync_s)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("payment notifications lost; reconnecting", extra={"error": str(exc)})
             await asyncio.sleep(1.0)
 

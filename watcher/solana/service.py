@@ -21,6 +21,7 @@ import asyncpg
 
 from db import transfers as db_transfers
 from db import watch
+from db.pool import DATABASE_ERRORS
 from paywatch.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG, TRANSFERS_REJECTED
 from paywatch.payment_updates import resettle
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
@@ -93,8 +94,16 @@ class SolanaWatcher:
         QUEUE_DEPTH.labels(CHAIN).set(self.queue.qsize())
 
     async def backfill_all(self) -> None:
-        for account in sorted(self.stream.accounts):
-            await self.backfill(account)
+        """Run on every (re)connect. It must not give up: what was paid while we were away is
+        only found here, so a failure (database or every RPC endpoint down) is retried."""
+        for attempt in range(1_000_000):
+            try:
+                for account in sorted(self.stream.accounts):
+                    await self.backfill(account)
+                return
+            except (RpcUnavailable, RpcError, *DATABASE_ERRORS) as exc:
+                log.warning("backfill failed; retrying", extra={"error": str(exc)})
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(attempt, 6)))
 
     async def backfill(self, account: str) -> None:
         """Everything since the account's cursor, oldest first, then move the cursor."""
@@ -125,7 +134,7 @@ class SolanaWatcher:
             QUEUE_DEPTH.labels(CHAIN).set(self.queue.qsize())
             try:
                 await self.process(signature)
-            except (RpcUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (RpcUnavailable, *DATABASE_ERRORS) as exc:
                 log.warning("processing failed; retrying later",
                             extra={"signature": signature, "error": str(exc)})
                 await asyncio.sleep(1)
@@ -231,7 +240,7 @@ class SolanaWatcher:
         while True:
             try:
                 await job()
-            except (RpcUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (RpcUnavailable, *DATABASE_ERRORS) as exc:
                 log.warning("%s failed; will retry", job.__name__, extra={"error": str(exc)})
             except RpcError as exc:
                 log.error("%s got an RPC error", job.__name__, extra={"error": str(exc)})
