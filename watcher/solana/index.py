@@ -40,6 +40,9 @@ class ReferenceIndex:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self.by_reference: dict[str, OpenPayment] = {}
+        # payment id -> reference: a closed payment leaves the index in O(1), not by a scan of
+        # every open payment (with 1M open, a scan per confirmation stalled the watcher)
+        self.by_id: dict[Any, str] = {}
 
     def lookup(self, key: str) -> OpenPayment | None:
         return self.by_reference.get(key)
@@ -51,6 +54,7 @@ class ReferenceIndex:
         async with self.pool.acquire() as conn:
             rows = await watch.open_payments(conn, CHAIN)
         self.by_reference = {r["reference"]: _open(r) for r in rows}
+        self.by_id = {p.id: ref for ref, p in self.by_reference.items()}
         OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
 
     async def refresh(self, payment_id: Any) -> None:
@@ -62,10 +66,11 @@ class ReferenceIndex:
             return
         if row is not None:
             self.by_reference[row["reference"]] = _open(row)
+            self.by_id[row["id"]] = row["reference"]
         else:
-            for ref, payment in list(self.by_reference.items()):
-                if payment.id == payment_id:
-                    del self.by_reference[ref]
+            ref = self.by_id.pop(payment_id, None)
+            if ref is not None:
+                self.by_reference.pop(ref, None)
         OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
 
     async def follow(self, resync_s: float) -> None:
