@@ -170,9 +170,12 @@ def simnet_process(cwd: Path) -> Iterator[tuple[str, str]]:
 
     rpc_port, ws_port = free_port(), free_port()
     rpc_url, ws_url = f"http://127.0.0.1:{rpc_port}", f"ws://127.0.0.1:{ws_port}"
-    chain = subprocess.Popen([PAYWATCH, "simnet", "--rpc-port", str(rpc_port), "--ws-port",
-                              str(ws_port), "--slot-ms", "50"], env=clean_env(), cwd=cwd,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Output to a file in the test's directory (kept with the test's other files), never to an
+    # unread pipe: a full pipe would stall the chain.
+    with (cwd / "simnet.log").open("ab") as log:
+        chain = subprocess.Popen([PAYWATCH, "simnet", "--rpc-port", str(rpc_port), "--ws-port",
+                                  str(ws_port), "--slot-ms", "50"], env=clean_env(), cwd=cwd,
+                                 stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         body = _json.dumps({"jsonrpc": "2.0", "id": 1, "method": "getHealth"}).encode()
@@ -185,7 +188,8 @@ def simnet_process(cwd: Path) -> Iterator[tuple[str, str]]:
                         break
             except OSError:
                 pass
-            assert time.monotonic() < deadline, "simnet did not start"
+            assert time.monotonic() < deadline, (
+                "simnet did not start: " + (cwd / "simnet.log").read_text(errors="replace"))
             time.sleep(0.1)
         yield rpc_url, ws_url
     finally:

@@ -9,6 +9,7 @@ import contextlib
 import functools
 import json
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,10 +44,13 @@ def anvil_process(block_time: float | None = None) -> Iterator[tuple[str, str]]:
             str(CHAIN_ID), "--silent"]
     if block_time is not None:
         args += ["--block-time", str(block_time)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its output goes to a file, never to a pipe nobody reads (a full pipe stalls the node).
+    log = Path(tempfile.mkdtemp(prefix="anvil-")) / "anvil.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url, proc)
+        _wait_until_up(url, proc, log)
         yield url, f"ws://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -56,7 +60,7 @@ def anvil_process(block_time: float | None = None) -> Iterator[tuple[str, str]]:
             proc.kill()
 
 
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     import urllib.request
 
     deadline = time.monotonic() + 20
@@ -64,8 +68,7 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
                        "params": []}).encode()
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            why = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"anvil exited: {why}")
+            raise RuntimeError(f"anvil exited: {log.read_text(errors='replace')[-2000:]}")
         with contextlib.suppress(OSError):
             request = urllib.request.Request(  # noqa: S310 (a loopback http URL we made)
                 url, body, {"content-type": "application/json"})

@@ -28,10 +28,12 @@ async def rpc(url: str, method: str, params: list[object]) -> object:
 async def test_simnet_pays_a_payment_made_by_the_api(api: TestClient, merchant: dict[str, str],
                                                      tmp_path: Path) -> None:
     rpc_port, ws_port = free_port(), free_port()
-    chain = await asyncio.create_subprocess_exec(
-        PAYWATCH, "simnet", "--rpc-port", str(rpc_port), "--ws-port", str(ws_port),
-        "--slot-ms", "50", env=clean_env(), cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    # The chain's output goes to a file (an unread pipe would fill and stall it).
+    with (tmp_path / "simnet.log").open("ab") as log:
+        chain = await asyncio.create_subprocess_exec(
+            PAYWATCH, "simnet", "--rpc-port", str(rpc_port), "--ws-port", str(ws_port),
+            "--slot-ms", "50", env=clean_env(), cwd=tmp_path,
+            stdout=log, stderr=asyncio.subprocess.STDOUT)
     rpc_url = f"http://127.0.0.1:{rpc_port}"
     try:
         deadline = time.monotonic() + 30
@@ -67,7 +69,7 @@ async def test_simnet_pays_a_payment_made_by_the_api(api: TestClient, merchant: 
         assert supply["value"]["amount"] == str((1_000_000 + 1000) * 10**6)
     finally:
         chain.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(chain.communicate(), 30)
+        await asyncio.wait_for(chain.wait(), 30)
     assert chain.returncode == 0
     down = run("airdrop", RECIPIENT, "1", "--rpc-url", rpc_url, cwd=tmp_path)
     assert down.returncode == 1
