@@ -23,14 +23,15 @@ DELETE_ENDPOINT = """
 DELETE FROM webhook_endpoints WHERE id = $1 AND store_id = $2 RETURNING id
 """
 
-# New events fan out into one delivery per enabled endpoint that wants their type.
+# New events fan out into one delivery per enabled endpoint that wants their type. created_at
+# starts the three-day retry window, so it is the caller's clock, never the column's now().
 FAN_OUT = """
 WITH ev AS (
     SELECT id, store_id, type FROM events WHERE dispatched_at IS NULL
     ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
 ), created AS (
-    INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at)
-    SELECT ev.id, e.id, $2 FROM ev JOIN webhook_endpoints e
+    INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at, created_at)
+    SELECT ev.id, e.id, $2, $2 FROM ev JOIN webhook_endpoints e
       ON e.store_id = ev.store_id AND e.enabled
      AND ('*' = ANY (e.event_types) OR ev.type = ANY (e.event_types))
     ON CONFLICT (event_id, endpoint_id) DO NOTHING
@@ -97,15 +98,18 @@ SELECT d.*, e.url FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d
 WHERE d.event_id = $1 ORDER BY d.id
 """
 
-# Redelivery: every endpoint that wants the event gets a fresh pending delivery, due now.
+# Redelivery: every endpoint that wants the event gets a fresh pending delivery, due now, with
+# three days of retries of its own (created_at restarts the window: an old delivery would
+# otherwise give up after its first new attempt).
 REDELIVER = """
-INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at)
-SELECT ev.id, e.id, $3 FROM events ev JOIN webhook_endpoints e
+INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at, created_at)
+SELECT ev.id, e.id, $3, $3 FROM events ev JOIN webhook_endpoints e
   ON e.store_id = ev.store_id AND e.enabled
  AND ('*' = ANY (e.event_types) OR ev.type = ANY (e.event_types))
 WHERE ev.id = $1 AND ev.store_id = $2
 ON CONFLICT (event_id, endpoint_id) DO UPDATE
-SET status = 'pending', next_attempt_at = $3, attempts = 0, last_error = NULL
+SET status = 'pending', next_attempt_at = $3, created_at = $3, attempts = 0, last_error = NULL,
+    last_status_code = NULL
 RETURNING id
 """
 
