@@ -12,15 +12,17 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import aiohttp
 import asyncpg
+from aiohttp.abc import AbstractResolver
 
 from db import events, webhooks
 from paywatch import __version__
 from paywatch.metrics import WEBHOOK_DELIVERIES
-from paywatch.ssrf import UnsafeUrl, check_url
+from paywatch.ssrf import REFUSED, RefusedAddress, UnsafeUrl, check_literal, delivery_session
 from paywatch.webhooks import SIGNATURE_HEADER, next_attempt, sign
 
 log = logging.getLogger("paywatch.webhooks")
@@ -35,14 +37,40 @@ def utc_now() -> datetime:
 
 
 class Dispatcher:
-    def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession, *,
+    """Delivers through its own session, whose resolver pins checked addresses (see
+    paywatch.ssrf). A caller's session is accepted only with allow_private (tests, benches,
+    the demo), where there is nothing to refuse; close with `aclose()` or `async with`."""
+
+    def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession | None = None, *,
                  allow_private: bool, clock: Callable[[], datetime] = utc_now,
                  batch: int = 100, concurrency: int = 16, timeout_s: float = 10.0,
-                 lease: timedelta = LEASE) -> None:
-        self.pool, self.session, self.clock, self.lease = pool, session, clock, lease
-        self.allow_private = allow_private
+                 lease: timedelta = LEASE, resolver: AbstractResolver | None = None) -> None:
+        if session is not None and not allow_private:
+            raise ValueError("deliveries under the address policy need the Dispatcher's own "
+                             "session (it pins checked addresses); pass no session")
+        self.pool, self.clock, self.lease = pool, clock, lease
+        self.allow_private, self.resolver = allow_private, resolver
+        self.session, self.own_session = session, session is None
         self.batch, self.timeout = batch, aiohttp.ClientTimeout(total=timeout_s)
         self.semaphore = asyncio.Semaphore(concurrency)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None,
+                        ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self.own_session and self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        # Made on first use: a ClientSession wants the running loop.
+        if self.session is None:
+            self.session = delivery_session(self.allow_private, self.resolver)
+        return self.session
 
     async def run_until_idle(self, max_batches: int = 50) -> int:
         """Passes until a batch comes back short (nothing more is due), at most `max_batches`
@@ -92,12 +120,18 @@ class Dispatcher:
                     headers: dict[str, str]) -> tuple[int | None, str]:
         async with self.semaphore:
             try:
-                await check_url(url, self.allow_private)
-                async with self.session.post(url, data=body, headers=headers,
-                                             timeout=self.timeout, allow_redirects=False) as r:
+                check_literal(url, self.allow_private)
+                async with self._session().post(url, data=body, headers=headers,
+                                                timeout=self.timeout,
+                                                allow_redirects=False) as r:
                     return r.status, "" if r.status < 300 else f"HTTP {r.status}"
-            except UnsafeUrl as exc:
-                return None, f"refused: {exc}"
+            except UnsafeUrl:
+                return None, REFUSED
+            except aiohttp.ClientConnectorDNSError as exc:
+                # The same words whether the name is unknown or points inside: no oracle.
+                if isinstance(exc.os_error, RefusedAddress):
+                    return None, REFUSED
+                return None, f"{type(exc).__name__}: {exc}"
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 return None, f"{type(exc).__name__}: {exc}"
 
