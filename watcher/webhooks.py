@@ -1,15 +1,23 @@
 """Webhook delivery from the event outbox: at least once, signed, retried with backoff.
 
 Each run: fan new events out into deliveries, claim the due ones (a lease, so nothing is held
-across HTTP calls and a crashed process's claims come due again), POST them concurrently, and
-record each outcome. Receivers dedupe by the event id they get in the body and in
-`Paywatch-Event-Id`. The clock is injectable so tests drive days of retries without sleeping."""
+across HTTP calls and a crashed process's claims come due again), POST each as a task of its
+own, and record each outcome. Receivers dedupe by the event id they get in the body and in
+`Paywatch-Event-Id`. The clock is injectable so tests drive days of retries without sleeping.
+
+Isolation: each endpoint has a budget of `per_endpoint` deliveries in flight (per process); the
+claim skips endpoints whose budget is taken, and no pass waits for a delivery to finish, so an
+endpoint that hangs holds only its own slots and every other store's webhooks go on.
+Order: none is promised. An endpoint's due deliveries start oldest first, but up to
+`per_endpoint` run at once and failures are retried later, so receivers may see events out of
+order (each carries `created_at`; fetch the object for its current state)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -20,6 +28,7 @@ import asyncpg
 from aiohttp.abc import AbstractResolver
 
 from db import events, webhooks
+from db.pool import DATABASE_ERRORS
 from paywatch import __version__
 from paywatch.metrics import WEBHOOK_DELIVERIES
 from paywatch.ssrf import REFUSED, RefusedAddress, UnsafeUrl, check_literal, delivery_session
@@ -30,6 +39,9 @@ log = logging.getLogger("paywatch.webhooks")
 # claimed again when the lease runs out (so: at least once, never lost).
 LEASE = timedelta(minutes=2)
 DISABLE_AFTER_DAYS = 5
+# Deliveries in flight per endpoint (per process): enough for a healthy receiver's backlog to
+# drain quickly, few enough that one that hangs takes little of `concurrency`.
+PER_ENDPOINT = 8
 
 
 def utc_now() -> datetime:
@@ -43,8 +55,9 @@ class Dispatcher:
 
     def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession | None = None, *,
                  allow_private: bool, clock: Callable[[], datetime] = utc_now,
-                 batch: int = 100, concurrency: int = 16, timeout_s: float = 10.0,
-                 lease: timedelta = LEASE, resolver: AbstractResolver | None = None) -> None:
+                 batch: int = 100, concurrency: int = 64, per_endpoint: int = PER_ENDPOINT,
+                 timeout_s: float = 10.0, lease: timedelta = LEASE,
+                 resolver: AbstractResolver | None = None, refill_s: float = 0.25) -> None:
         if session is not None and not allow_private:
             raise ValueError("deliveries under the address policy need the Dispatcher's own "
                              "session (it pins checked addresses); pass no session")
@@ -52,7 +65,10 @@ class Dispatcher:
         self.allow_private, self.resolver = allow_private, resolver
         self.session, self.own_session = session, session is None
         self.batch, self.timeout = batch, aiohttp.ClientTimeout(total=timeout_s)
-        self.semaphore = asyncio.Semaphore(concurrency)
+        # concurrency: deliveries in flight in this process, all endpoints together.
+        self.concurrency, self.per_endpoint, self.refill_s = concurrency, per_endpoint, refill_s
+        self.in_flight: dict[asyncio.Task[None], Any] = {}  # task -> its endpoint id
+        self.busy: Counter[Any] = Counter()  # endpoint id -> deliveries in flight
 
     async def __aenter__(self) -> Self:
         return self
@@ -61,7 +77,14 @@ class Dispatcher:
                         ) -> None:
         await self.aclose()
 
-    async def aclose(self) -> None:
+    async def aclose(self, drain_s: float = 10.0) -> None:
+        """Let deliveries in flight finish (for up to `drain_s`), cancel the rest (their leases
+        bring them back: at least once), then close the session if it is ours."""
+        if self.in_flight:
+            await asyncio.wait(set(self.in_flight), timeout=drain_s)
+            for task in list(self.in_flight):
+                task.cancel()
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
         if self.own_session and self.session is not None:
             await self.session.close()
             self.session = None
@@ -72,26 +95,68 @@ class Dispatcher:
             self.session = delivery_session(self.allow_private, self.resolver)
         return self.session
 
-    async def run_until_idle(self, max_batches: int = 50) -> int:
-        """Passes until a batch comes back short (nothing more is due), at most `max_batches`
-        per call: one pass per scheduler tick capped delivery at one batch per interval."""
+    async def run_until_idle(self, max_passes: int = 50) -> int:
+        """The scheduler's job: start what is due and within budget, and start more as
+        deliveries finish (a healthy endpoint's backlog drains at its own pace, not one budget
+        per tick); return once nothing finished for `refill_s`. It never waits out a slow
+        delivery: those go on as tasks while the next tick claims for everyone else.
+        Returns how many deliveries it started."""
         total = 0
-        for _ in range(max_batches):
-            done = await self.run_once()
-            total += done
-            if done < self.batch:
+        for _ in range(max_passes):
+            total += len(await self._start_due(self.clock()))
+            if not self.in_flight:
                 break
+            done, _pending = await asyncio.wait(set(self.in_flight), timeout=self.refill_s,
+                                                return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                break
+        await self._disable_failing(self.clock())
         return total
 
     async def run_once(self) -> int:
-        """One pass; returns how many deliveries were attempted."""
+        """One pass that waits for the deliveries it started (tests and tools: each call is a
+        step of the injected clock). Returns how many deliveries were attempted."""
         now = self.clock()
+        started = await self._start_due(now)
+        if started:
+            await asyncio.wait(started)
+        await self._disable_failing(now)
+        return len(started)
+
+    async def _start_due(self, now: datetime) -> list[asyncio.Task[None]]:
+        room = min(self.batch, self.concurrency - len(self.in_flight))
+        if room <= 0:
+            return []
+        endpoints = list(self.busy)
         async with self.pool.acquire() as conn, conn.transaction():
             await webhooks.fan_out(conn, now, 10 * self.batch)
-            due = await webhooks.claim_due(conn, now, self.batch, self.lease)
-        await asyncio.gather(*(self._deliver(d) for d in due))
-        await self._disable_failing(now)
-        return len(due)
+            due = await webhooks.claim_due(conn, now, room, self.lease, self.per_endpoint,
+                                           endpoints, [self.busy[e] for e in endpoints])
+        started = []
+        for d in due:
+            task = asyncio.create_task(self._deliver_safely(d))
+            self.in_flight[task] = d["endpoint_id"]
+            self.busy[d["endpoint_id"]] += 1
+            task.add_done_callback(self._finished)
+            started.append(task)
+        return started
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        endpoint = self.in_flight.pop(task)
+        self.busy[endpoint] -= 1
+        if self.busy[endpoint] <= 0:
+            del self.busy[endpoint]
+
+    async def _deliver_safely(self, d: asyncpg.Record) -> None:
+        # A task of its own: nobody awaits its errors, so it reports them here. An outcome
+        # that could not be recorded leaves the claim to its lease (delivered again later).
+        try:
+            await self._deliver(d)
+        except DATABASE_ERRORS as exc:
+            log.warning("webhook outcome not recorded; the delivery comes due again",
+                        extra={"delivery": d["id"], "error": str(exc)})
+        except Exception:
+            log.exception("webhook delivery failed unexpectedly", extra={"delivery": d["id"]})
 
     async def _deliver(self, d: asyncpg.Record) -> None:
         body = json.dumps({
@@ -118,22 +183,20 @@ class Dispatcher:
 
     async def _post(self, url: str, body: bytes,
                     headers: dict[str, str]) -> tuple[int | None, str]:
-        async with self.semaphore:
-            try:
-                check_literal(url, self.allow_private)
-                async with self._session().post(url, data=body, headers=headers,
-                                                timeout=self.timeout,
-                                                allow_redirects=False) as r:
-                    return r.status, "" if r.status < 300 else f"HTTP {r.status}"
-            except UnsafeUrl:
+        try:
+            check_literal(url, self.allow_private)
+            async with self._session().post(url, data=body, headers=headers,
+                                            timeout=self.timeout, allow_redirects=False) as r:
+                return r.status, "" if r.status < 300 else f"HTTP {r.status}"
+        except UnsafeUrl:
+            return None, REFUSED
+        except aiohttp.ClientConnectorDNSError as exc:
+            # The same words whether the name is unknown or points inside: no oracle.
+            if isinstance(exc.os_error, RefusedAddress):
                 return None, REFUSED
-            except aiohttp.ClientConnectorDNSError as exc:
-                # The same words whether the name is unknown or points inside: no oracle.
-                if isinstance(exc.os_error, RefusedAddress):
-                    return None, REFUSED
-                return None, f"{type(exc).__name__}: {exc}"
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                return None, f"{type(exc).__name__}: {exc}"
+            return None, f"{type(exc).__name__}: {exc}"
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
 
     async def _disable_failing(self, now: datetime) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
