@@ -57,7 +57,7 @@ class Dispatcher:
                  allow_private: bool, clock: Callable[[], datetime] = utc_now,
                  batch: int = 100, concurrency: int = 64, per_endpoint: int = PER_ENDPOINT,
                  timeout_s: float = 10.0, lease: timedelta = LEASE,
-                 resolver: AbstractResolver | None = None, refill_s: float = 0.25) -> None:
+                 resolver: AbstractResolver | None = None) -> None:
         if session is not None and not allow_private:
             raise ValueError("deliveries under the address policy need the Dispatcher's own "
                              "session (it pins checked addresses); pass no session")
@@ -66,9 +66,14 @@ class Dispatcher:
         self.session, self.own_session = session, session is None
         self.batch, self.timeout = batch, aiohttp.ClientTimeout(total=timeout_s)
         # concurrency: deliveries in flight in this process, all endpoints together.
-        self.concurrency, self.per_endpoint, self.refill_s = concurrency, per_endpoint, refill_s
+        self.concurrency, self.per_endpoint = concurrency, per_endpoint
         self.in_flight: dict[asyncio.Task[None], Any] = {}  # task -> its endpoint id
         self.busy: Counter[Any] = Counter()  # endpoint id -> deliveries in flight
+        self.saturated: set[Any] = set()  # endpoints at their budget at the last claim
+        self.full = False  # the last claim filled all the room there was
+        # Claims on finishing: only under run_until_idle (run_once is a step of a driven clock).
+        self.refills, self.closing, self.refill_again = False, False, False
+        self.refill: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -80,6 +85,9 @@ class Dispatcher:
     async def aclose(self, drain_s: float = 10.0) -> None:
         """Let deliveries in flight finish (for up to `drain_s`), cancel the rest (their leases
         bring them back: at least once), then close the session if it is ours."""
+        self.closing = True
+        if self.refill is not None:
+            await self.refill
         if self.in_flight:
             await asyncio.wait(set(self.in_flight), timeout=drain_s)
             for task in list(self.in_flight):
@@ -96,19 +104,18 @@ class Dispatcher:
         return self.session
 
     async def run_until_idle(self, max_passes: int = 50) -> int:
-        """The scheduler's job: start what is due and within budget, and start more as
-        deliveries finish (a healthy endpoint's backlog drains at its own pace, not one budget
-        per tick); return once nothing finished for `refill_s`. It never waits out a slow
-        delivery: those go on as tasks while the next tick claims for everyone else.
+        """The scheduler's job: start what is due and within budget, and return without
+        waiting for any of it (a slow delivery goes on as a task while the next tick claims
+        for everyone else). From then on, a delivery finishing at an endpoint that had more
+        due than its budget (or when this process was full) claims again at once, so a
+        healthy endpoint's backlog drains at its own pace, not one budget per tick.
         Returns how many deliveries it started."""
+        self.refills = True
         total = 0
         for _ in range(max_passes):
-            total += len(await self._start_due(self.clock()))
-            if not self.in_flight:
-                break
-            done, _pending = await asyncio.wait(set(self.in_flight), timeout=self.refill_s,
-                                                return_when=asyncio.FIRST_COMPLETED)
-            if not done:
+            started = len(await self._start_due(self.clock()))
+            total += started
+            if started < self.batch:  # nothing more due, or every budget taken
                 break
         await self._disable_failing(self.clock())
         return total
@@ -139,6 +146,9 @@ class Dispatcher:
             self.busy[d["endpoint_id"]] += 1
             task.add_done_callback(self._finished)
             started.append(task)
+        # Where a budget (or the process) was the limit, more may be due: refill on finishing.
+        self.full = len(due) == room
+        self.saturated = {e for e, n in self.busy.items() if n >= self.per_endpoint}
         return started
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -146,6 +156,26 @@ class Dispatcher:
         self.busy[endpoint] -= 1
         if self.busy[endpoint] <= 0:
             del self.busy[endpoint]
+        if self.refills and not self.closing and (self.full or endpoint in self.saturated):
+            self._refill_soon()
+
+    def _refill_soon(self) -> None:
+        # One refill at a time; deliveries finishing meanwhile ask it for one more pass.
+        if self.refill is not None and not self.refill.done():
+            self.refill_again = True
+            return
+        self.refill = asyncio.create_task(self._refill())
+
+    async def _refill(self) -> None:
+        try:
+            self.refill_again = True
+            while self.refill_again and not self.closing:
+                self.refill_again = False
+                await self._start_due(self.clock())
+        except DATABASE_ERRORS as exc:  # the next tick tries again
+            log.warning("webhook claim failed; will run again", extra={"error": str(exc)})
+        except Exception:
+            log.exception("webhook claim failed")
 
     async def _deliver_safely(self, d: asyncpg.Record) -> None:
         # A task of its own: nobody awaits its errors, so it reports them here. An outcome
