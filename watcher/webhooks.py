@@ -74,6 +74,9 @@ class Dispatcher:
         # Claims on finishing: only under run_until_idle (run_once is a step of a driven clock).
         self.refills, self.closing, self.refill_again = False, False, False
         self.refill: asyncio.Task[None] | None = None
+        # One claim at a time (a tick and a refill may overlap): each must see the other's
+        # deliveries in `busy`, or together they would exceed an endpoint's budget.
+        self.claiming = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
         return self
@@ -131,6 +134,10 @@ class Dispatcher:
         return len(started)
 
     async def _start_due(self, now: datetime) -> list[asyncio.Task[None]]:
+        async with self.claiming:
+            return await self._claim_and_start(now)
+
+    async def _claim_and_start(self, now: datetime) -> list[asyncio.Task[None]]:
         room = min(self.batch, self.concurrency - len(self.in_flight))
         if room <= 0:
             return []
