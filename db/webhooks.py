@@ -23,14 +23,15 @@ DELETE_ENDPOINT = """
 DELETE FROM webhook_endpoints WHERE id = $1 AND store_id = $2 RETURNING id
 """
 
-# New events fan out into one delivery per enabled endpoint that wants their type.
+# New events fan out into one delivery per enabled endpoint that wants their type. created_at
+# starts the three-day retry window, so it is the caller's clock, never the column's now().
 FAN_OUT = """
 WITH ev AS (
     SELECT id, store_id, type FROM events WHERE dispatched_at IS NULL
     ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
 ), created AS (
-    INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at)
-    SELECT ev.id, e.id, $2 FROM ev JOIN webhook_endpoints e
+    INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at, created_at)
+    SELECT ev.id, e.id, $2, $2 FROM ev JOIN webhook_endpoints e
       ON e.store_id = ev.store_id AND e.enabled
      AND ('*' = ANY (e.event_types) OR ev.type = ANY (e.event_types))
     ON CONFLICT (event_id, endpoint_id) DO NOTHING
@@ -40,11 +41,26 @@ UPDATE events SET dispatched_at = $2 FROM ev WHERE events.id = ev.id
 RETURNING events.id
 """
 
+# Per endpoint, its oldest due deliveries up to its free budget ($6 minus what this process has
+# in flight there, given as $4/$5): an endpoint with a backlog, or one that hangs, cannot fill
+# the batch and hold back other stores. Then the oldest of those, locked (re-checked after the
+# lock: another process may have just claimed them).
 CLAIM_DUE = """
-WITH due AS (
+WITH busy AS (
+    SELECT * FROM unnest($4::uuid[], $5::int[]) AS b(endpoint_id, in_flight)
+), candidates AS (
+    SELECT c.id FROM webhook_endpoints e
+    LEFT JOIN busy b ON b.endpoint_id = e.id
+    CROSS JOIN LATERAL (
+        SELECT d.id FROM webhook_deliveries d
+        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT greatest($6::int - coalesce(b.in_flight, 0), 0)
+    ) c
+), due AS (
     SELECT id FROM webhook_deliveries
-    WHERE status = 'pending' AND next_attempt_at <= $1
-    ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED
+    WHERE id IN (SELECT id FROM candidates) AND status = 'pending' AND next_attempt_at <= $1
+    ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
 )
 UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $1 + $3::interval
 FROM due, webhook_endpoints e, events ev
@@ -97,15 +113,18 @@ SELECT d.*, e.url FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d
 WHERE d.event_id = $1 ORDER BY d.id
 """
 
-# Redelivery: every endpoint that wants the event gets a fresh pending delivery, due now.
+# Redelivery: every endpoint that wants the event gets a fresh pending delivery, due now, with
+# three days of retries of its own (created_at restarts the window: an old delivery would
+# otherwise give up after its first new attempt).
 REDELIVER = """
-INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at)
-SELECT ev.id, e.id, $3 FROM events ev JOIN webhook_endpoints e
+INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at, created_at)
+SELECT ev.id, e.id, $3, $3 FROM events ev JOIN webhook_endpoints e
   ON e.store_id = ev.store_id AND e.enabled
  AND ('*' = ANY (e.event_types) OR ev.type = ANY (e.event_types))
 WHERE ev.id = $1 AND ev.store_id = $2
 ON CONFLICT (event_id, endpoint_id) DO UPDATE
-SET status = 'pending', next_attempt_at = $3, attempts = 0, last_error = NULL
+SET status = 'pending', next_attempt_at = $3, created_at = $3, attempts = 0, last_error = NULL,
+    last_status_code = NULL
 RETURNING id
 """
 
@@ -127,9 +146,11 @@ async def fan_out(conn: asyncpg.Connection, now: datetime, limit: int) -> int:
     return len(await conn.fetch(FAN_OUT, limit, now))
 
 
-async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int,
-                    lease: Any) -> list[asyncpg.Record]:
-    return await conn.fetch(CLAIM_DUE, now, limit, lease)
+async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int, lease: Any,
+                    per_endpoint: int, busy_endpoints: list[Any],
+                    busy_counts: list[int]) -> list[asyncpg.Record]:
+    return await conn.fetch(CLAIM_DUE, now, limit, lease, busy_endpoints, busy_counts,
+                            per_endpoint)
 
 
 async def delivered(conn: asyncpg.Connection, delivery_id: int, now: datetime,

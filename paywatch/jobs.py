@@ -35,6 +35,8 @@ class JobScheduler(AsyncIOScheduler):
     def __init__(self) -> None:
         super().__init__(timezone="UTC")
         self.jobs_running: set[asyncio.Task[Any]] = set()
+        # Run after the jobs finished (e.g. closing the webhook dispatcher's own session).
+        self.on_drained: list[Callable[[], Awaitable[None]]] = []
 
     async def drain(self, timeout_s: float) -> None:
         # Pause first: shutting down cancels the jobs still running, which is what we avoid.
@@ -42,6 +44,8 @@ class JobScheduler(AsyncIOScheduler):
         if self.jobs_running:
             await asyncio.wait(set(self.jobs_running), timeout=timeout_s)
         self.shutdown(wait=False)
+        for close in self.on_drained:
+            await close()
 
 
 def measured(name: str, job: Callable[[], Awaitable[Any]],
@@ -97,8 +101,11 @@ async def refresh_prices(pool: asyncpg.Pool, quotes: QuoteService) -> int:
 
 def build_scheduler(settings: Settings, pool: asyncpg.Pool, session: aiohttp.ClientSession,
                     quotes: QuoteService) -> JobScheduler:
-    dispatcher = Dispatcher(pool, session, allow_private=settings.webhook_allow_private,
+    scheduler = JobScheduler()
+    # Not the shared session: deliveries go through one that pins the addresses it checked.
+    dispatcher = Dispatcher(pool, allow_private=settings.webhook_allow_private,
                             lease=timedelta(seconds=settings.webhook_lease_seconds))
+    scheduler.on_drained.append(dispatcher.aclose)
     jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = [
         ("refresh_prices", lambda: refresh_prices(pool, quotes),
          max(1.0, settings.price_cache_ttl_seconds / 2)),
@@ -108,7 +115,6 @@ def build_scheduler(settings: Settings, pool: asyncpg.Pool, session: aiohttp.Cli
         ("purge_idempotency_keys", lambda: purge_idempotency_keys(pool), 3600.0),
         ("purge_events", lambda: purge_events(pool, settings.event_retention_days), 3600.0),
     ]
-    scheduler = JobScheduler()
     for name, job, seconds in jobs:
         scheduler.add_job(measured(name, job, scheduler.jobs_running), "interval", seconds=seconds,
                           id=name, max_instances=1, coalesce=True, misfire_grace_time=None)

@@ -36,8 +36,11 @@ class Receiver:
 
 
 class Clock:
+    """Starts years away from today, so a time read from anywhere but this clock (the
+    database's now(), say) shows as a failure on any day the suite runs."""
+
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+        self.now = datetime(2031, 3, 14, 12, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -54,9 +57,10 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     await server.close()
 
 
-async def endpoint(pool: asyncpg.Pool, url: str, types: list[str] | None = None) -> Any:
+async def endpoint(pool: asyncpg.Pool, url: str, types: list[str] | None = None,
+                   slug: str = "hooks") -> Any:
     """A store with one webhook endpoint; returns the store."""
-    _headers, store = await make_store(pool, "hooks")
+    _headers, store = await make_store(pool, slug)
     async with pool.acquire() as conn:
         await webhooks.insert_endpoint(conn, store["id"], url, "whsec_test", None,
                                        types or ["*"])
@@ -122,10 +126,36 @@ async def test_event_types_filter_and_private_targets_refused_at_delivery(
     async with pool.acquire() as conn:
         await events.emit(conn, store_id=store["id"], type_="payment.created", data={})
         await events.emit(conn, store_id=store["id"], type_="order.paid", data={"n": 1})
-    async with aiohttp.ClientSession() as session:
-        strict = Dispatcher(pool, session, allow_private=False, clock=Clock())
+    async with Dispatcher(pool, allow_private=False, clock=Clock()) as strict:
         assert await strict.run_once() == 1  # only order.paid is wanted
-        row = await pool.fetchrow("SELECT * FROM webhook_deliveries")
-        assert row["status"] == "pending"
-        assert row["last_error"].startswith("refused:")
-        assert rec.calls == 0
+    row = await pool.fetchrow("SELECT * FROM webhook_deliveries")
+    assert (row["status"], row["last_status_code"], row["last_error"]) == (
+        "pending", None, "refused by policy")
+    assert rec.calls == 0
+
+
+async def test_a_caller_session_is_refused_under_the_address_policy(pool: asyncpg.Pool) -> None:
+    """A plain session would resolve names again, past the checks: only the pinned one goes."""
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(ValueError, match="pins checked addresses"):
+            Dispatcher(pool, session, allow_private=False)
+
+
+async def test_a_redelivery_gets_three_days_of_its_own(pool: asyncpg.Pool) -> None:
+    """Redelivering an event that failed days ago starts the retry window again, counted by
+    the same clock: one failed attempt leaves it pending, not failed for being old."""
+    store = await endpoint(pool, "http://127.0.0.1:9/nothing-listens")
+    async with pool.acquire() as conn:
+        event = await events.emit(conn, store_id=store["id"], type_="payment.expired", data={})
+    clock = Clock()
+    async with aiohttp.ClientSession() as session:
+        dispatcher = Dispatcher(pool, session, allow_private=True, clock=clock)
+        await dispatcher.run_once()
+        clock.now += timedelta(days=10)
+        async with pool.acquire() as conn:
+            assert await webhooks.redeliver(conn, event["id"], store["id"], clock.now) == 1
+        assert await dispatcher.run_once() == 1
+    row = await pool.fetchrow("SELECT * FROM webhook_deliveries")
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert row["created_at"] == clock.now
+    assert row["next_attempt_at"] > clock.now

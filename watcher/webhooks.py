@@ -1,26 +1,37 @@
 """Webhook delivery from the event outbox: at least once, signed, retried with backoff.
 
 Each run: fan new events out into deliveries, claim the due ones (a lease, so nothing is held
-across HTTP calls and a crashed process's claims come due again), POST them concurrently, and
-record each outcome. Receivers dedupe by the event id they get in the body and in
-`Paywatch-Event-Id`. The clock is injectable so tests drive days of retries without sleeping."""
+across HTTP calls and a crashed process's claims come due again), POST each as a task of its
+own, and record each outcome. Receivers dedupe by the event id they get in the body and in
+`Paywatch-Event-Id`. The clock is injectable so tests drive days of retries without sleeping.
+
+Isolation: each endpoint has a budget of `per_endpoint` deliveries in flight (per process); the
+claim skips endpoints whose budget is taken, and no pass waits for a delivery to finish, so an
+endpoint that hangs holds only its own slots and every other store's webhooks go on.
+Order: none is promised. An endpoint's due deliveries start oldest first, but up to
+`per_endpoint` run at once and failures are retried later, so receivers may see events out of
+order (each carries `created_at`; fetch the object for its current state)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import aiohttp
 import asyncpg
+from aiohttp.abc import AbstractResolver
 
 from db import events, webhooks
+from db.pool import DATABASE_ERRORS
 from paywatch import __version__
 from paywatch.metrics import WEBHOOK_DELIVERIES
-from paywatch.ssrf import UnsafeUrl, check_url
+from paywatch.ssrf import REFUSED, RefusedAddress, UnsafeUrl, check_literal, delivery_session
 from paywatch.webhooks import SIGNATURE_HEADER, next_attempt, sign
 
 log = logging.getLogger("paywatch.webhooks")
@@ -28,6 +39,9 @@ log = logging.getLogger("paywatch.webhooks")
 # claimed again when the lease runs out (so: at least once, never lost).
 LEASE = timedelta(minutes=2)
 DISABLE_AFTER_DAYS = 5
+# Deliveries in flight per endpoint (per process): enough for a healthy receiver's backlog to
+# drain quickly, few enough that one that hangs takes little of `concurrency`.
+PER_ENDPOINT = 8
 
 
 def utc_now() -> datetime:
@@ -35,35 +49,151 @@ def utc_now() -> datetime:
 
 
 class Dispatcher:
-    def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession, *,
-                 allow_private: bool, clock: Callable[[], datetime] = utc_now,
-                 batch: int = 100, concurrency: int = 16, timeout_s: float = 10.0,
-                 lease: timedelta = LEASE) -> None:
-        self.pool, self.session, self.clock, self.lease = pool, session, clock, lease
-        self.allow_private = allow_private
-        self.batch, self.timeout = batch, aiohttp.ClientTimeout(total=timeout_s)
-        self.semaphore = asyncio.Semaphore(concurrency)
+    """Delivers through its own session, whose resolver pins checked addresses (see
+    paywatch.ssrf). A caller's session is accepted only with allow_private (tests, benches,
+    the demo), where there is nothing to refuse; close with `aclose()` or `async with`."""
 
-    async def run_until_idle(self, max_batches: int = 50) -> int:
-        """Passes until a batch comes back short (nothing more is due), at most `max_batches`
-        per call: one pass per scheduler tick capped delivery at one batch per interval."""
+    def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession | None = None, *,
+                 allow_private: bool, clock: Callable[[], datetime] = utc_now,
+                 batch: int = 100, concurrency: int = 64, per_endpoint: int = PER_ENDPOINT,
+                 timeout_s: float = 10.0, lease: timedelta = LEASE,
+                 resolver: AbstractResolver | None = None) -> None:
+        if session is not None and not allow_private:
+            raise ValueError("deliveries under the address policy need the Dispatcher's own "
+                             "session (it pins checked addresses); pass no session")
+        self.pool, self.clock, self.lease = pool, clock, lease
+        self.allow_private, self.resolver = allow_private, resolver
+        self.session, self.own_session = session, session is None
+        self.batch, self.timeout = batch, aiohttp.ClientTimeout(total=timeout_s)
+        # concurrency: deliveries in flight in this process, all endpoints together.
+        self.concurrency, self.per_endpoint = concurrency, per_endpoint
+        self.in_flight: dict[asyncio.Task[None], Any] = {}  # task -> its endpoint id
+        self.busy: Counter[Any] = Counter()  # endpoint id -> deliveries in flight
+        self.saturated: set[Any] = set()  # endpoints at their budget at the last claim
+        self.full = False  # the last claim filled all the room there was
+        # Claims on finishing: only under run_until_idle (run_once is a step of a driven clock).
+        self.refills, self.closing, self.refill_again = False, False, False
+        self.refill: asyncio.Task[None] | None = None
+        # One claim at a time (a tick and a refill may overlap): each must see the other's
+        # deliveries in `busy`, or together they would exceed an endpoint's budget.
+        self.claiming = asyncio.Lock()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None,
+                        ) -> None:
+        await self.aclose()
+
+    async def aclose(self, drain_s: float = 10.0) -> None:
+        """Let deliveries in flight finish (for up to `drain_s`), cancel the rest (their leases
+        bring them back: at least once), then close the session if it is ours."""
+        self.closing = True
+        if self.refill is not None:
+            await self.refill
+        if self.in_flight:
+            await asyncio.wait(set(self.in_flight), timeout=drain_s)
+            for task in list(self.in_flight):
+                task.cancel()
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+        if self.own_session and self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        # Made on first use: a ClientSession wants the running loop.
+        if self.session is None:
+            self.session = delivery_session(self.allow_private, self.resolver)
+        return self.session
+
+    async def run_until_idle(self, max_passes: int = 50) -> int:
+        """The scheduler's job: start what is due and within budget, and return without
+        waiting for any of it (a slow delivery goes on as a task while the next tick claims
+        for everyone else). From then on, a delivery finishing at an endpoint that had more
+        due than its budget (or when this process was full) claims again at once, so a
+        healthy endpoint's backlog drains at its own pace, not one budget per tick.
+        Returns how many deliveries it started."""
+        self.refills = True
         total = 0
-        for _ in range(max_batches):
-            done = await self.run_once()
-            total += done
-            if done < self.batch:
+        for _ in range(max_passes):
+            started = len(await self._start_due(self.clock()))
+            total += started
+            if started < self.batch:  # nothing more due, or every budget taken
                 break
+        await self._disable_failing(self.clock())
         return total
 
     async def run_once(self) -> int:
-        """One pass; returns how many deliveries were attempted."""
+        """One pass that waits for the deliveries it started (tests and tools: each call is a
+        step of the injected clock). Returns how many deliveries were attempted."""
         now = self.clock()
+        started = await self._start_due(now)
+        if started:
+            await asyncio.wait(started)
+        await self._disable_failing(now)
+        return len(started)
+
+    async def _start_due(self, now: datetime) -> list[asyncio.Task[None]]:
+        async with self.claiming:
+            return await self._claim_and_start(now)
+
+    async def _claim_and_start(self, now: datetime) -> list[asyncio.Task[None]]:
+        room = min(self.batch, self.concurrency - len(self.in_flight))
+        if room <= 0:
+            return []
+        endpoints = list(self.busy)
         async with self.pool.acquire() as conn, conn.transaction():
             await webhooks.fan_out(conn, now, 10 * self.batch)
-            due = await webhooks.claim_due(conn, now, self.batch, self.lease)
-        await asyncio.gather(*(self._deliver(d) for d in due))
-        await self._disable_failing(now)
-        return len(due)
+            due = await webhooks.claim_due(conn, now, room, self.lease, self.per_endpoint,
+                                           endpoints, [self.busy[e] for e in endpoints])
+        started = []
+        for d in due:
+            task = asyncio.create_task(self._deliver_safely(d))
+            self.in_flight[task] = d["endpoint_id"]
+            self.busy[d["endpoint_id"]] += 1
+            task.add_done_callback(self._finished)
+            started.append(task)
+        # Where a budget (or the process) was the limit, more may be due: refill on finishing.
+        self.full = len(due) == room
+        self.saturated = {e for e, n in self.busy.items() if n >= self.per_endpoint}
+        return started
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        endpoint = self.in_flight.pop(task)
+        self.busy[endpoint] -= 1
+        if self.busy[endpoint] <= 0:
+            del self.busy[endpoint]
+        if self.refills and not self.closing and (self.full or endpoint in self.saturated):
+            self._refill_soon()
+
+    def _refill_soon(self) -> None:
+        # One refill at a time; deliveries finishing meanwhile ask it for one more pass.
+        if self.refill is not None and not self.refill.done():
+            self.refill_again = True
+            return
+        self.refill = asyncio.create_task(self._refill())
+
+    async def _refill(self) -> None:
+        try:
+            self.refill_again = True
+            while self.refill_again and not self.closing:
+                self.refill_again = False
+                await self._start_due(self.clock())
+        except DATABASE_ERRORS as exc:  # the next tick tries again
+            log.warning("webhook claim failed; will run again", extra={"error": str(exc)})
+        except Exception:
+            log.exception("webhook claim failed")
+
+    async def _deliver_safely(self, d: asyncpg.Record) -> None:
+        # A task of its own: nobody awaits its errors, so it reports them here. An outcome
+        # that could not be recorded leaves the claim to its lease (delivered again later).
+        try:
+            await self._deliver(d)
+        except DATABASE_ERRORS as exc:
+            log.warning("webhook outcome not recorded; the delivery comes due again",
+                        extra={"delivery": d["id"], "error": str(exc)})
+        except Exception:
+            log.exception("webhook delivery failed unexpectedly", extra={"delivery": d["id"]})
 
     async def _deliver(self, d: asyncpg.Record) -> None:
         body = json.dumps({
@@ -90,16 +220,20 @@ class Dispatcher:
 
     async def _post(self, url: str, body: bytes,
                     headers: dict[str, str]) -> tuple[int | None, str]:
-        async with self.semaphore:
-            try:
-                await check_url(url, self.allow_private)
-                async with self.session.post(url, data=body, headers=headers,
-                                             timeout=self.timeout, allow_redirects=False) as r:
-                    return r.status, "" if r.status < 300 else f"HTTP {r.status}"
-            except UnsafeUrl as exc:
-                return None, f"refused: {exc}"
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                return None, f"{type(exc).__name__}: {exc}"
+        try:
+            check_literal(url, self.allow_private)
+            async with self._session().post(url, data=body, headers=headers,
+                                            timeout=self.timeout, allow_redirects=False) as r:
+                return r.status, "" if r.status < 300 else f"HTTP {r.status}"
+        except UnsafeUrl:
+            return None, REFUSED
+        except aiohttp.ClientConnectorDNSError as exc:
+            # The same words whether the name is unknown or points inside: no oracle.
+            if isinstance(exc.os_error, RefusedAddress):
+                return None, REFUSED
+            return None, f"{type(exc).__name__}: {exc}"
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
 
     async def _disable_failing(self, now: datetime) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
