@@ -16,12 +16,12 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
 
+from paywatch.cli.common import settings_or_exit
 from paywatch.money import parse_units
+from paywatch.settings import mask_url
 from paywatch.solanapay import SolanaPayError
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet, WalletError, load_keypair
-
-DEFAULT_STATE = Path(".paywatch") / "simnet"
 
 
 def add_simnet_parser(commands: argparse._SubParsersAction) -> None:
@@ -65,9 +65,21 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _wallet_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rpc-url", default="http://127.0.0.1:8899")
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE,
-                        help="where the simnet wallet keeps its keypair")
+    parser.add_argument("--rpc-url", help="the chain to use (default: the first of "
+                        "PAYWATCH_SOLANA_RPC_URLS, the one `paywatch run` watches)")
+    parser.add_argument("--state-dir", type=Path,
+                        help="where the simnet wallet keeps its keypair "
+                             "(default: $PAYWATCH_DATA_DIR/simnet)")
+
+
+def _resolve_wallet_options(args: argparse.Namespace) -> None:
+    """Fill what the flags left out from the configuration, so the wallet pays on the chain
+    the daemon watches rather than on a fixed port."""
+    if args.rpc_url is not None and args.state_dir is not None:
+        return
+    settings = settings_or_exit()
+    args.rpc_url = args.rpc_url or settings.solana_rpc_urls[0]
+    args.state_dir = args.state_dir or settings.data_dir / "simnet"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -93,6 +105,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _with_wallet(args: argparse.Namespace,
                  work: Callable[[Wallet], Awaitable[str]]) -> int:
+    _resolve_wallet_options(args)
+
     async def go() -> str:
         client = AsyncClient(args.rpc_url, commitment=Confirmed, timeout=30)
         try:
@@ -108,7 +122,7 @@ def _with_wallet(args: argparse.Namespace,
         print(f"paywatch simnet: {exc}", file=sys.stderr)
         return 1
     except (OSError, SolanaRpcException) as exc:
-        print(f"paywatch simnet: cannot reach {args.rpc_url}: {exc}", file=sys.stderr)
+        print(f"paywatch simnet: cannot reach {mask_url(args.rpc_url)}: {exc}", file=sys.stderr)
         return 1
     return 0
 
