@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
@@ -55,8 +56,10 @@ def add_simnet_parser(commands: argparse._SubParsersAction) -> None:
 
 def _serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--rpc-port", type=int, default=8899)
-    parser.add_argument("--ws-port", type=int, default=8900)
+    parser.add_argument("--rpc-port", type=int, help="default: the port of the first "
+                        "PAYWATCH_SOLANA_RPC_URLS when it is local, else 8899")
+    parser.add_argument("--ws-port", type=int, help="default: the port of the first "
+                        "PAYWATCH_SOLANA_WS_URLS when it is local, else 8900")
     parser.add_argument("--slot-ms", type=int, default=400, help="milliseconds per slot")
     parser.add_argument("--confirm-depth", type=int, default=1,
                         help="slots until a transaction is confirmed")
@@ -82,7 +85,24 @@ def _resolve_wallet_options(args: argparse.Namespace) -> None:
     args.state_dir = args.state_dir or settings.data_dir / "simnet"
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _local_port(url: str, usual: int) -> int:
+    """The port of a configured URL on this machine, so a bare `paywatch simnet` serves where
+    `paywatch run` looks; a remote URL is not ours to imitate."""
+    parts = urlsplit(url)
+    return (parts.port or usual) if parts.hostname in LOCAL_HOSTS else usual
+
+
 def _serve(args: argparse.Namespace) -> int:
+    if args.rpc_port is None or args.ws_port is None:
+        settings = settings_or_exit()
+        if args.rpc_port is None:
+            args.rpc_port = _local_port(settings.solana_rpc_urls[0], 8899)
+        if args.ws_port is None:
+            args.ws_port = _local_port(settings.solana_ws_urls[0], 8900)
+
     async def go() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

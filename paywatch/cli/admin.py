@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from decimal import Decimal, InvalidOperation
 
 import asyncpg
@@ -226,9 +227,11 @@ def _keys_create(args: argparse.Namespace) -> int:
             await audit.record(conn, store_id=store_id, actor=ACTOR, action="api_key.create",
                                object_type="api_key", object_id=row["id"],
                                after={"prefix": row["prefix"], "scopes": chosen})
-        print(key)
+        # The key alone on stdout, so `KEY=$(paywatch keys create ...)` captures it; the note
+        # for the person goes to stderr.
+        print(key, flush=True)
         print(f"(key {row['id']}, scopes {','.join(chosen)}; shown once: store it now)",
-              flush=True)
+              file=sys.stderr, flush=True)
         return 0
 
     return with_connection(work)
