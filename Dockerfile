@@ -13,19 +13,26 @@ RUN groupadd --system paywatch \
     && useradd --system --gid paywatch --home-dir /var/lib/paywatch --create-home paywatch
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY paywatch ./paywatch
 COPY api ./api
 COPY watcher ./watcher
 COPY db ./db
 COPY migrations ./migrations
 COPY simnet ./simnet
-RUN pip install --no-cache-dir . && rm -rf /app
+# Pinned: every library at the version in constraints.txt (see its header to regenerate).
+RUN pip install --no-cache-dir -c constraints.txt . && rm -rf /app
 
 USER paywatch
 WORKDIR /var/lib/paywatch
+# Local state (the embedded PostgreSQL when no PAYWATCH_DATABASE_URL is given) outlives the
+# container.
+VOLUME /var/lib/paywatch
+# The default PAYWATCH_API_PORT; a container run with another one publishes that instead.
 EXPOSE 8080
+# The port is read from the container's environment when the check runs, so
+# `-e PAYWATCH_API_PORT=9000` is checked on 9000.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status == 200 else 1)"]
+    CMD ["python", "-c", "import os, sys, urllib.request; url = 'http://127.0.0.1:%s/healthz' % os.environ['PAYWATCH_API_PORT']; sys.exit(0 if urllib.request.urlopen(url, timeout=2).status == 200 else 1)"]
 ENTRYPOINT ["paywatch"]
 CMD ["run"]

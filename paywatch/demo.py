@@ -3,17 +3,27 @@
 Embedded PostgreSQL, simnet, the daemon (API, jobs, watcher), a demo store with a key and a
 local webhook receiver that verifies signatures; then an order and a payment made through the
 HTTP API, paid from a simnet wallet, and the timeline printed as it happens. With --once it
-exits 0 as soon as the payment's webhook has arrived (non-zero if that takes over a minute)."""
+exits 0 as soon as the payment's webhook has arrived (non-zero if that takes over a minute).
+
+The demo keeps its data to itself: a fresh embedded PostgreSQL in a temporary directory under
+the data dir, removed when the demo exits (--once, Ctrl-C or SIGTERM). Its store, key and
+webhook endpoint (a receiver that lives only as long as the demo) therefore never reach the
+database `paywatch run` uses, where deliveries to the vanished receiver would be retried for
+days, and every demo run starts from the same empty state."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import shlex
 import signal
 import socket
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -33,6 +43,26 @@ from simnet.wallet import Wallet
 
 TIMEOUT_S = 60.0
 LIVE_PAY_DELAY_S = 20.0  # time to open the checkout page before the demo wallet pays
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    once: bool = False
+    api_port: int = 8080       # the next free port when taken
+    rpc_port: int | None = None  # None: simnet's usual 8899 when free, else any free port
+    ws_port: int | None = None   # None: 8900 when free, else any free port
+
+
+def run_demo(base: Settings, options: DemoOptions) -> int:
+    """The demo on its own throwaway data, deleted however the demo ends."""
+    base.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="demo-", dir=base.data_dir,
+                                     ignore_cleanup_errors=True) as own:
+        settings = base.model_copy(update={"data_dir": Path(own), "database_url": None})
+        try:
+            return asyncio.run(demo(settings, options))
+        except KeyboardInterrupt:  # before the demo's own signal handlers were in place
+            return 0
 
 
 def free_port(preferred: int) -> int:
@@ -74,22 +104,23 @@ class Timeline:
         print(f"  +{time.monotonic() - self.t0:6.2f} s  {what}", flush=True)
 
 
-async def demo(base: Settings, once: bool, api_port: int) -> int:
+async def demo(base: Settings, options: DemoOptions) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with SimnetServer(rpc_port=free_port(8899), ws_port=free_port(8900),
-                            slot_ms=200) as sim:
+    rpc_port = free_port(8899) if options.rpc_port is None else options.rpc_port
+    ws_port = free_port(8900) if options.ws_port is None else options.ws_port
+    async with SimnetServer(rpc_port=rpc_port, ws_port=ws_port, slot_ms=200) as sim:
         settings = base.model_copy(update={
-            "api_port": free_port(api_port), "solana_rpc_urls": [sim.rpc_url],
+            "api_port": free_port(options.api_port), "solana_rpc_urls": [sim.rpc_url],
             "solana_ws_urls": [sim.ws_url], "webhook_allow_private": True,
             "webhook_dispatch_seconds": 0.5, "solana_watch": True})
         api = f"http://127.0.0.1:{settings.api_port}"
         daemon = asyncio.create_task(run_daemon(settings, stop=stop))
         try:
             await _wait_ready(api, daemon)
-            code = await _story(settings, sim, api, once, stop)
+            code = await _story(settings, sim, api, options.once, stop)
         finally:
             stop.set()
             with contextlib.suppress(Exception):
@@ -112,16 +143,13 @@ async def _wait_ready(api: str, daemon: asyncio.Task[None]) -> None:
 
 
 async def _setup(settings: Settings, wallet: Wallet) -> tuple[str, str]:
-    """A demo store receiving SOL at a fresh wallet, and a new key for it."""
+    """A demo store receiving SOL at a fresh wallet, and a new key for it (in the demo's own,
+    empty database)."""
     merchant = Keypair().pubkey()
     await wallet.airdrop(merchant, 10**9)
     key = generate_key()
     async with open_database(settings) as db, db.pool.acquire() as conn:
-        store = await stores.store_by_slug(conn, "demo")
-        if store is None:
-            store = await stores.insert_store(conn, "demo", "Demo Shop", str(merchant))
-        else:
-            await stores.update_store(conn, store["id"], {"solana_recipient": str(merchant)})
+        store = await stores.insert_store(conn, "demo", "Demo Shop", str(merchant))
         await stores.upsert_store_asset(conn, store["id"], "solana", "SOL", None, 9)
         await api_keys.insert_key(conn, store["id"], "demo", display_prefix(key),
                                   hash_key(key), list(DEFAULT_SCOPES))
@@ -246,9 +274,16 @@ async def _get(http: aiohttp.ClientSession, url: str, auth: dict[str, str]) -> d
         return await resp.json()
 
 
+def _program() -> str:
+    """How the person ran paywatch (`.venv/bin/paywatch` when not on PATH), to print commands
+    they can paste."""
+    invoked = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "paywatch" else "paywatch"
+    return shlex.quote(invoked)
+
+
 def _print_next(api: str, key: str, sim: SimnetServer, payment: dict[str, Any]) -> None:
     print(f"""
-Try next (paywatch keeps running until Ctrl-C):
+Try next (paywatch keeps running until Ctrl-C, then deletes the demo's data):
   API key (demo store):  {key}
   API docs:              {api}/docs
   metrics:               {api}/metrics
@@ -257,6 +292,6 @@ Try next (paywatch keeps running until Ctrl-C):
   another payment:       curl -s {api}/v1/payments -H "Authorization: Bearer {key}" \\
                            -H "Content-Type: application/json" \\
                            -d '{{"amount": "9.99", "currency": "USD", "asset": "SOL"}}'
-  pay it:                paywatch simnet pay "<payment_request.url>" --rpc-url {sim.rpc_url}
+  pay it:                {_program()} simnet pay "<payment_request.url>" --rpc-url {sim.rpc_url}
                          (or open {api}/pay/<id> and watch it while you pay)
 """, flush=True)

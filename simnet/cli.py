@@ -10,18 +10,19 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
 
+from paywatch.cli.common import settings_or_exit
 from paywatch.money import parse_units
+from paywatch.settings import mask_url
 from paywatch.solanapay import SolanaPayError
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet, WalletError, load_keypair
-
-DEFAULT_STATE = Path(".paywatch") / "simnet"
 
 
 def add_simnet_parser(commands: argparse._SubParsersAction) -> None:
@@ -55,8 +56,10 @@ def add_simnet_parser(commands: argparse._SubParsersAction) -> None:
 
 def _serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--rpc-port", type=int, default=8899)
-    parser.add_argument("--ws-port", type=int, default=8900)
+    parser.add_argument("--rpc-port", type=int, help="default: the port of the first "
+                        "PAYWATCH_SOLANA_RPC_URLS when it is local, else 8899")
+    parser.add_argument("--ws-port", type=int, help="default: the port of the first "
+                        "PAYWATCH_SOLANA_WS_URLS when it is local, else 8900")
     parser.add_argument("--slot-ms", type=int, default=400, help="milliseconds per slot")
     parser.add_argument("--confirm-depth", type=int, default=1,
                         help="slots until a transaction is confirmed")
@@ -65,12 +68,41 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _wallet_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rpc-url", default="http://127.0.0.1:8899")
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE,
-                        help="where the simnet wallet keeps its keypair")
+    parser.add_argument("--rpc-url", help="the chain to use (default: the first of "
+                        "PAYWATCH_SOLANA_RPC_URLS, the one `paywatch run` watches)")
+    parser.add_argument("--state-dir", type=Path,
+                        help="where the simnet wallet keeps its keypair "
+                             "(default: $PAYWATCH_DATA_DIR/simnet)")
+
+
+def _resolve_wallet_options(args: argparse.Namespace) -> None:
+    """Fill what the flags left out from the configuration, so the wallet pays on the chain
+    the daemon watches rather than on a fixed port."""
+    if args.rpc_url is not None and args.state_dir is not None:
+        return
+    settings = settings_or_exit()
+    args.rpc_url = args.rpc_url or settings.solana_rpc_urls[0]
+    args.state_dir = args.state_dir or settings.data_dir / "simnet"
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _local_port(url: str, usual: int) -> int:
+    """The port of a configured URL on this machine, so a bare `paywatch simnet` serves where
+    `paywatch run` looks; a remote URL is not ours to imitate."""
+    parts = urlsplit(url)
+    return (parts.port or usual) if parts.hostname in LOCAL_HOSTS else usual
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.rpc_port is None or args.ws_port is None:
+        settings = settings_or_exit()
+        if args.rpc_port is None:
+            args.rpc_port = _local_port(settings.solana_rpc_urls[0], 8899)
+        if args.ws_port is None:
+            args.ws_port = _local_port(settings.solana_ws_urls[0], 8900)
+
     async def go() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -93,6 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _with_wallet(args: argparse.Namespace,
                  work: Callable[[Wallet], Awaitable[str]]) -> int:
+    _resolve_wallet_options(args)
+
     async def go() -> str:
         client = AsyncClient(args.rpc_url, commitment=Confirmed, timeout=30)
         try:
@@ -108,7 +142,7 @@ def _with_wallet(args: argparse.Namespace,
         print(f"paywatch simnet: {exc}", file=sys.stderr)
         return 1
     except (OSError, SolanaRpcException) as exc:
-        print(f"paywatch simnet: cannot reach {args.rpc_url}: {exc}", file=sys.stderr)
+        print(f"paywatch simnet: cannot reach {mask_url(args.rpc_url)}: {exc}", file=sys.stderr)
         return 1
     return 0
 

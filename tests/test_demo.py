@@ -1,24 +1,67 @@
-"""`paywatch demo --once` on a machine with no PostgreSQL configured: embedded database,
-simnet, the daemon and a webhook receiver; exits 0 once the payment's webhooks arrived."""
+"""`paywatch demo` on a machine with no PostgreSQL configured: embedded database, simnet, the
+daemon and a webhook receiver; --once exits 0 once the payment's webhooks arrived. It prints its
+timeline and nothing else, keeps its data to itself and removes it when it exits."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 from pathlib import Path
 
-from tests.conftest import PAYWATCH, clean_env
+from tests.conftest import PAYWATCH, clean_env, free_port
+
+# The timeline, the "try next" block and blank lines around them; log noise would be hundreds.
+MAX_ONCE_LINES = 40
 
 
 def test_demo_once_runs_a_payment_to_its_webhooks(tmp_path: Path) -> None:
-    env = clean_env(PAYWATCH_DATA_DIR=str(tmp_path / "data"))
-    done = subprocess.run([PAYWATCH, "demo", "--once", "--port", "0"], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=180, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    out = done.stdout
+    data = tmp_path / "data"
+    rpc_port, ws_port = free_port(), free_port()
+    out = tmp_path / "demo.out"
+    with out.open("w") as sink:
+        done = subprocess.run([PAYWATCH, "demo", "--once", "--port", "0", "--rpc-port",
+                               str(rpc_port), "--ws-port", str(ws_port)],
+                              env=clean_env(PAYWATCH_DATA_DIR=str(data)), cwd=tmp_path,
+                              stdout=sink, stderr=subprocess.STDOUT, timeout=180, check=False)
+    text = out.read_text()
+    assert done.returncode == 0, text[-3000:]
     for step in ("created", "checkout page: http://127.0.0.1:", "/pay/",
                  "paid from a simnet wallet", "payment confirmed", "paid",
                  "webhook payment.confirmed delivered, signature verified",
                  "webhook order.paid delivered, signature verified"):
-        assert step in out
-    assert "pw_live_" in out
-    assert "Traceback" not in done.stderr
+        assert step in text
+    assert "pw_live_" in text
+    assert f"--rpc-url http://127.0.0.1:{rpc_port}" in text  # the chain on the chosen port
+    # Only the timeline: no INFO log lines (APScheduler, the RPC client, our own), no tracebacks.
+    lines = text.splitlines()
+    assert [line for line in lines if " INFO " in line] == []
+    assert "Traceback" not in text
+    assert len(lines) <= MAX_ONCE_LINES, text
+    # The demo's store, key and webhook endpoint went with it: nothing is left in the data dir
+    # for a later demo (or a later `paywatch run` on it) to retry.
+    assert list(data.iterdir()) == []
+
+
+def test_demo_removes_its_data_on_ctrl_c(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    out = tmp_path / "demo.out"
+    with out.open("w") as sink:
+        demo = subprocess.Popen([PAYWATCH, "demo", "--port", "0", "--rpc-port", "0",
+                                 "--ws-port", "0"], env=clean_env(PAYWATCH_DATA_DIR=str(data)),
+                                cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while "Try next" not in out.read_text():
+                assert demo.poll() is None, out.read_text()[-3000:]
+                assert time.monotonic() < deadline, out.read_text()[-3000:]
+                time.sleep(0.1)
+            assert any(data.iterdir())  # it is running on its own data, under the data dir
+            demo.send_signal(signal.SIGINT)
+            assert demo.wait(timeout=60) == 0, out.read_text()[-3000:]
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+                demo.wait()
+    assert list(data.iterdir()) == [], out.read_text()[-3000:]
+    assert "Traceback" not in out.read_text()

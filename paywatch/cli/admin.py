@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from decimal import Decimal, InvalidOperation
 
 import asyncpg
@@ -181,13 +182,8 @@ def _stores_update(args: argparse.Namespace) -> int:
                 row = await stores.update_store(conn, before["id"], changes)
             except asyncpg.CheckViolationError as exc:
                 raise CommandError(f"refused by the database: {exc.constraint_name}") from None
-            if row["solana_recipient"]:
-                await stores.upsert_store_asset(conn, row["id"], "solana", "SOL", None, 9)
-            for symbol, mint, decimals in assets:
-                await stores.upsert_store_asset(conn, row["id"], "solana", symbol, mint,
-                                                decimals)
-            for symbol in args.remove_asset:
-                await stores.disable_store_asset(conn, row["id"], "solana", symbol.upper())
+            await _apply_asset_changes(conn, row["id"], "solana_recipient" in changes,
+                                       [s.upper() for s in args.remove_asset], assets)
             await audit.record(conn, store_id=row["id"], actor=ACTOR, action="store.update",
                                object_type="store", object_id=row["id"],
                                after={k: str(v) for k, v in changes.items()})
@@ -197,6 +193,20 @@ def _stores_update(args: argparse.Namespace) -> int:
         return 0
 
     return with_connection(work)
+
+
+async def _apply_asset_changes(conn: asyncpg.Connection, store_id: object,
+                               recipient_set: bool, removals: list[str],
+                               additions: list[tuple[str, str, int]]) -> None:
+    """Removals first, then additions: `--remove-asset USDC --asset USDC:NEW:6` swaps the mint
+    instead of leaving USDC disabled. SOL comes (back) only with a recipient set in this very
+    command, so an unrelated update never re-enables a SOL the operator removed."""
+    for symbol in removals:
+        await stores.disable_store_asset(conn, store_id, "solana", symbol)
+    if recipient_set and "SOL" not in removals:
+        await stores.upsert_store_asset(conn, store_id, "solana", "SOL", None, 9)
+    for symbol, mint, decimals in additions:
+        await stores.upsert_store_asset(conn, store_id, "solana", symbol, mint, decimals)
 
 
 def _keys_create(args: argparse.Namespace) -> int:
@@ -217,9 +227,11 @@ def _keys_create(args: argparse.Namespace) -> int:
             await audit.record(conn, store_id=store_id, actor=ACTOR, action="api_key.create",
                                object_type="api_key", object_id=row["id"],
                                after={"prefix": row["prefix"], "scopes": chosen})
-        print(key)
+        # The key alone on stdout, so `KEY=$(paywatch keys create ...)` captures it; the note
+        # for the person goes to stderr.
+        print(key, flush=True)
         print(f"(key {row['id']}, scopes {','.join(chosen)}; shown once: store it now)",
-              flush=True)
+              file=sys.stderr, flush=True)
         return 0
 
     return with_connection(work)

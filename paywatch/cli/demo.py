@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from paywatch.cli.common import add_command, settings_or_exit
-from paywatch.demo import demo
+from paywatch.demo import DemoOptions, run_demo
+from paywatch.logs import configure_logging
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -15,11 +15,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--once", action="store_true",
                         help="exit 0 once the payment's webhooks arrived (1 after a minute)")
     parser.add_argument("--port", type=int, default=8080, help="API port (next free if taken)")
+    parser.add_argument("--rpc-port", type=int, default=None,
+                        help="simnet's JSON-RPC port (default: 8899 if free, else any free port;"
+                             " 0: any free port)")
+    parser.add_argument("--ws-port", type=int, default=None,
+                        help="simnet's PubSub port (default: 8900 if free, else any free port)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also print the daemon's INFO logs (default: warnings only)")
 
 
 def _demo(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
-    try:
-        return asyncio.run(demo(settings, args.once, args.port))
-    except KeyboardInterrupt:
-        return 0
+    # The demo is for reading its timeline: the daemon beside it speaks only to warn.
+    configure_logging("INFO" if args.verbose else "WARNING", settings.log_format)
+    return run_demo(settings, DemoOptions(once=args.once, api_port=args.port,
+                                          rpc_port=args.rpc_port, ws_port=args.ws_port))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestClient
+from solders.keypair import Keypair
 
-from tests.conftest import PAYWATCH, RECIPIENT, clean_env, free_port
+from tests.conftest import PAYWATCH, RECIPIENT, clean_env, free_port, simnet_process
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -74,3 +75,35 @@ async def test_simnet_pays_a_payment_made_by_the_api(api: TestClient, merchant: 
     down = run("airdrop", RECIPIENT, "1", "--rpc-url", rpc_url, cwd=tmp_path)
     assert down.returncode == 1
     assert "cannot reach" in down.stderr or "paywatch simnet" in down.stderr
+
+
+def test_wallet_commands_use_the_configured_rpc_url(tmp_path: Path) -> None:
+    """`paywatch simnet pay/airdrop/mint` talk to PAYWATCH_SOLANA_RPC_URLS (the first URL), the
+    chain `paywatch run` watches, unless --rpc-url says otherwise."""
+    with simnet_process(tmp_path) as (rpc_url, _ws_url):
+        env = clean_env(PAYWATCH_SOLANA_RPC_URLS=f"{rpc_url},http://127.0.0.1:1",
+                        PAYWATCH_DATA_DIR=str(tmp_path / "data"))
+
+        def simnet(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([PAYWATCH, "simnet", *args], env=env, cwd=tmp_path,
+                                  capture_output=True, text=True, timeout=120, check=False)
+
+        reference = str(Keypair().pubkey())
+        paid = simnet("pay", f"solana:{RECIPIENT}?amount=0.25&reference={reference}")
+        assert paid.returncode == 0, paid.stderr
+        found = asyncio.run(rpc(rpc_url, "getSignaturesForAddress",
+                                [reference, {"commitment": "confirmed"}]))
+        assert [f["signature"] for f in found] == [paid.stdout.strip()]
+        # The wallet's keypair lives under the configured data dir.
+        assert (tmp_path / "data" / "simnet" / "wallet.json").exists()
+        airdrop = simnet("airdrop", RECIPIENT, "1")
+        assert airdrop.returncode == 0, airdrop.stderr
+        mint = simnet("mint", "--fund", RECIPIENT)
+        assert mint.returncode == 0, mint.stderr
+        supply = asyncio.run(rpc(rpc_url, "getTokenSupply",
+                                 [mint.stdout.strip(), {"commitment": "confirmed"}]))
+        assert supply["value"]["decimals"] == 6
+        # A flag still wins over the configuration.
+        elsewhere = simnet("airdrop", RECIPIENT, "1", "--rpc-url", "http://127.0.0.1:1")
+        assert elsewhere.returncode == 1
+        assert "cannot reach http://127.0.0.1:1" in elsewhere.stderr

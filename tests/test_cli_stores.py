@@ -1,0 +1,49 @@
+"""`paywatch stores update` as an operator types it, against a real database."""
+
+from __future__ import annotations
+
+import subprocess
+
+import asyncpg
+
+from tests.conftest import PAYWATCH, RECIPIENT, USDC_MINT, clean_env
+
+NEW_MINT = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY5NH6xWyhwDLbYP"
+
+
+def cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PAYWATCH, *args], env=clean_env(PAYWATCH_DATABASE_URL=dsn),
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_replacing_an_asset_removes_the_old_one_before_adding_the_new(
+        db_dsn: str, pool: asyncpg.Pool) -> None:
+    made = cli(db_dsn, "stores", "create", "Shop", "--solana-recipient", RECIPIENT,
+               "--asset", f"USDC:{USDC_MINT}:6")
+    assert made.returncode == 0, made.stderr
+    # One command that swaps USDC's mint: the removal applies first, then the addition.
+    done = cli(db_dsn, "stores", "update", "shop", "--remove-asset", "USDC",
+               "--asset", f"USDC:{NEW_MINT}:6")
+    assert done.returncode == 0, done.stderr
+    assert "accepts SOL, USDC" in done.stdout
+    rows = await pool.fetch("SELECT asset, mint, enabled FROM store_assets ORDER BY asset")
+    assert [(r["asset"], r["mint"], r["enabled"]) for r in rows] == [
+        ("SOL", None, True), ("USDC", NEW_MINT, True)]
+
+
+async def test_sol_stays_removed_until_the_recipient_changes(db_dsn: str,
+                                                            pool: asyncpg.Pool) -> None:
+    assert cli(db_dsn, "stores", "create", "Shop", "--solana-recipient", RECIPIENT,
+               "--asset", f"USDC:{USDC_MINT}:6").returncode == 0
+    removed = cli(db_dsn, "stores", "update", "shop", "--remove-asset", "SOL")
+    assert removed.returncode == 0, removed.stderr
+    assert "accepts USDC" in removed.stdout
+    # An unrelated change does not bring SOL back behind the operator's back.
+    other = cli(db_dsn, "stores", "update", "shop", "--cfv", "off")
+    assert "accepts USDC" in other.stdout
+    assert "SOL" not in other.stdout
+    # Setting the recipient is what makes a store accept SOL.
+    again = cli(db_dsn, "stores", "update", "shop", "--solana-recipient", RECIPIENT)
+    assert "accepts SOL, USDC" in again.stdout
+    enabled = await pool.fetch("SELECT asset FROM store_assets WHERE enabled ORDER BY asset")
+    assert [r["asset"] for r in enabled] == ["SOL", "USDC"]
