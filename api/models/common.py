@@ -55,6 +55,25 @@ class QueryModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def storable_time(value: datetime) -> datetime:
+    """A time PostgreSQL can compare with: aware times are read in UTC, where 0001-01-01+14:00
+    and 9999-12-31-14:00 fall outside the years Python (and so the driver) can represent."""
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is outside the years 0001 to 9999 in UTC") from None
+
+
+# Times that arrive in query strings and cursors: refused with a 422 if they cannot be stored.
+StoredTime = Annotated[datetime, AfterValidator(storable_time)]
+
+# A sequence number cursor (bigint ids): 18 digits always fit PostgreSQL's int64, 19 may not.
+SeqCursor = Annotated[str, Field(pattern=r"^[0-9]{1,18}$",
+                                 description="next_cursor of the previous page")]
+
+
 class ResponseModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

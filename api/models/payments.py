@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -21,6 +20,7 @@ from api.models.common import (
     QueryModel,
     RequestModel,
     ResponseModel,
+    StoredTime,
     Timestamp,
 )
 from api.models.quotes import QuoteOut
@@ -71,8 +71,8 @@ class PaymentListQuery(QueryModel):
                     "cancelled"] | None = None
     asset: Asset | None = None
     order_id: uuid.UUID | None = None
-    created_gte: datetime | None = None
-    created_lt: datetime | None = None
+    created_gte: StoredTime | None = None
+    created_lt: StoredTime | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: Annotated[str, Field(max_length=200)] | None = None
 
