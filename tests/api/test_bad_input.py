@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import api_client, make_store
+from db.pool import create_pool
+from tests.conftest import api_client, free_port, make_store
 
 GOOD = {"amount": "10.00", "currency": "USD", "asset": "SOL"}
 
@@ -234,7 +237,6 @@ async def test_a_cursor_with_a_time_postgresql_cannot_store_is_422(
 async def test_an_idempotency_key_that_is_not_utf8_is_400(
         api: TestClient, merchant: dict[str, str], pool: asyncpg.Pool) -> None:
     # Raw bytes on the wire: aiohttp's client would refuse to encode such a header itself.
-    import asyncio
     reader, writer = await asyncio.open_connection(api.host, api.port)
     body = b'{"amount": "10.00", "currency": "USD", "asset": "SOL"}'
     writer.write(b"POST /v1/payments HTTP/1.1\r\nHost: localhost\r\n"
@@ -295,3 +297,49 @@ async def test_null_for_a_store_field_that_cannot_be_null_is_422(
         top = [prop, *prop.get("anyOf", []), *prop.get("oneOf", [])]  # evm's values may be null
         assert all(b.get("type") != "null" for b in top), (model, field, prop)
         assert prop.get("default", "") is not None, (model, field, prop)
+
+
+# ----- the database is gone: every request says so with a 503 and Retry-After -----
+
+UNAVAILABLE_REQUESTS = [
+    ("GET", "/v1/me", None), ("GET", "/v1/payments", None),
+    ("POST", "/v1/payments", GOOD), ("GET", "/v1/orders/ORD-20260101-0001", None),
+    ("GET", "/v1/quotes?asset=SOL&amount=1&currency=USD", None)]
+
+
+async def _assert_all_unavailable(api: TestClient, headers: dict[str, str]) -> None:
+    for method, path, body in UNAVAILABLE_REQUESTS:
+        resp = await api.request(method, path, headers=headers, json=body)
+        payload = await resp.json()
+        assert resp.status == 503, (method, path, payload)
+        assert int(resp.headers["Retry-After"]) >= 1
+        _assert_error_shape(payload)
+        assert payload["error"]["code"] == "database_unavailable"
+
+
+async def test_every_request_is_503_while_the_database_is_dropped(
+        databases: object, template_db: str) -> None:
+    from tests.pg import DatabaseFactory
+    assert isinstance(databases, DatabaseFactory)
+    name = await asyncio.to_thread(databases.create, template=template_db)
+    pool = await create_pool(databases.dsn(name), min_size=1, max_size=2)
+    try:
+        headers, _store = await make_store(pool, "doomed")
+        async with api_client(pool) as api:
+            assert (await api.get("/v1/me", headers=headers)).status == 200
+            # FORCE ends the pool's open connections; new ones find no database.
+            await asyncio.to_thread(databases.drop, name)
+            await _assert_all_unavailable(api, headers)
+    finally:
+        await pool.close()
+
+
+async def test_every_request_is_503_while_the_database_port_is_closed() -> None:
+    # A pool that connects lazily to a port nobody listens on: every acquire is refused.
+    pool = await create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", min_size=0)
+    try:
+        async with api_client(pool) as api:
+            from paywatch.apikeys import generate_key
+            await _assert_all_unavailable(api, {"Authorization": f"Bearer {generate_key()}"})
+    finally:
+        await pool.close()
