@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
@@ -19,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from paywatch.money import parse_fiat
 from paywatch.validation import solana_address
 
 MAX_FIAT = Decimal("1000000000")  # a billion in any currency is not a checkout
@@ -85,12 +85,7 @@ def _to_decimal(value: Any) -> Any:
     if isinstance(value, int | Decimal):
         return Decimal(value)
     if isinstance(value, str):
-        if not re.fullmatch(r"-?\d{1,15}(\.\d{1,8})?", value):
-            raise ValueError("expected a decimal string such as \"12.50\" (at most 8 decimals)")
-        try:
-            return Decimal(value)
-        except InvalidOperation as exc:
-            raise ValueError("not a decimal number") from exc
+        return parse_fiat(value)
     return value
 
 
@@ -111,7 +106,7 @@ FiatAmount = Annotated[
     BeforeValidator(_to_decimal),
     AfterValidator(_fiat_bounds),
     PlainSerializer(lambda d: format(d, "f"), return_type=str),
-    Field(json_schema_extra={"type": "string", "pattern": r"^\d{1,15}(\.\d{1,8})?$"}),
+    Field(json_schema_extra={"type": "string", "pattern": r"^[0-9]{1,15}(\.[0-9]{1,8})?$"}),
 ]
 
 def _percent_bounds(value: Decimal) -> Decimal:
@@ -127,7 +122,7 @@ Percent = Annotated[
     BeforeValidator(_to_decimal),
     AfterValidator(_percent_bounds),
     PlainSerializer(lambda d: format(d, "f"), return_type=str),
-    Field(json_schema_extra={"type": "string", "pattern": r"^\d{1,3}(\.\d{1,2})?$"}),
+    Field(json_schema_extra={"type": "string", "pattern": r"^[0-9]{1,3}(\.[0-9]{1,2})?$"}),
 ]
 
 Money = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str)]

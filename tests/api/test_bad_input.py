@@ -49,6 +49,8 @@ async def test_a_huge_body_is_413(api: TestClient, merchant: dict[str, str]) -> 
     ({"amount": "-3"}, "amount", "parameter_invalid"),
     ({"amount": "0"}, None, "parameter_invalid"),
     ({"amount": "1e3"}, "amount", "parameter_invalid"),
+    ({"amount": "١٢.٥٠"}, "amount", "parameter_invalid"),  # Arabic-Indic digits: 12.50
+    ({"amount": "๑๒"}, "amount", "parameter_invalid"),  # Thai digits: 12
     ({"amount": "99999999999"}, "amount", "parameter_invalid"),
     ({"amount": "1.123456789"}, "amount", "parameter_invalid"),
     ({"amount": True}, "amount", "parameter_invalid"),
@@ -343,3 +345,20 @@ async def test_every_request_is_503_while_the_database_port_is_closed() -> None:
             await _assert_all_unavailable(api, {"Authorization": f"Bearer {generate_key()}"})
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize("amount", ["١٢.٥٠", "๑๒", "１２"])
+async def test_amounts_in_unicode_digits_are_refused_everywhere(
+        api: TestClient, merchant: dict[str, str], amount: str) -> None:
+    status, error = await _status(api, "GET", "/v1/quotes", merchant,
+                                  params={"asset": "SOL", "amount": amount, "currency": "USD"})
+    assert (status, error["param"]) == (422, "amount")
+    order = {"customer": {"email": "a@example.com"}, "currency": "USD",
+             "items": [{"sku": "s", "name": "n", "quantity": 1, "unit_price": amount}]}
+    status, error = await _status(api, "POST", "/v1/orders", merchant, json=order)
+    assert (status, error["param"]) == (422, "items.0.unit_price")
+    for field in ("shipping", "tax"):
+        order_with = {**order, "items": [{**order["items"][0], "unit_price": "1"}],
+                      field: amount}
+        status, error = await _status(api, "POST", "/v1/orders", merchant, json=order_with)
+        assert (status, error["param"]) == (422, field)
