@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, AnyHttpUrl, Field, model_validator
 
 from api.models.common import (
     BaseUnits,
@@ -25,6 +25,21 @@ from api.models.common import (
 )
 from api.models.quotes import QuoteOut
 
+
+def _shown_by_checkout(url: AnyHttpUrl) -> AnyHttpUrl:
+    """Refuse what the checkout page would silently drop: the page's own rule decides, so the
+    API and the page cannot disagree about a redirect."""
+    from api.checkout.view import safe_redirect  # the checkout package imports these models
+
+    if safe_redirect(str(url)) is None:
+        raise ValueError("the checkout page cannot redirect there: use an absolute http(s) URL "
+                         "of at most 2048 characters without quotes, spaces, backslashes, "
+                         "angle brackets or control characters")
+    return url
+
+
+RedirectUrl = Annotated[HttpUrl, AfterValidator(_shown_by_checkout)]
+
 Asset = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,12}$", description="e.g. SOL, USDC")]
 MIN_LIFETIME_S, MAX_LIFETIME_S = 60, 7 * 24 * 3600
 
@@ -42,7 +57,7 @@ class PaymentCreate(RequestModel):
     memo: Annotated[str, Field(max_length=500)] | None = None
     expires_in: Annotated[int, Field(ge=MIN_LIFETIME_S, le=MAX_LIFETIME_S)] | None = Field(
         default=None, description="seconds until the quote expires (default: the store's)")
-    redirect_url: HttpUrl | None = None
+    redirect_url: RedirectUrl | None = None
     metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")

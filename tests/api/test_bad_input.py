@@ -62,6 +62,8 @@ async def test_a_huge_body_is_413(api: TestClient, merchant: dict[str, str]) -> 
     ({"expires_in": 5}, "expires_in", "parameter_invalid"),
     ({"expires_in": "600"}, "expires_in", "parameter_invalid"),
     ({"redirect_url": "javascript:alert(1)"}, "redirect_url", "parameter_invalid"),
+    # Valid as a URL, but the checkout page's safe_redirect would drop it (a quote): refused.
+    ({"redirect_url": "https://shop.example/it's"}, "redirect_url", "parameter_invalid"),
     ({"metadata": {"k": 1}}, "metadata.k", "parameter_invalid"),
     ({"order_id": "not-a-uuid"}, None, "parameter_invalid"),
     ({"label": "x" * 201}, "label", "parameter_invalid"),
