@@ -109,6 +109,21 @@ FiatAmount = Annotated[
     Field(json_schema_extra={"type": "string", "pattern": r"^[0-9]{1,15}(\.[0-9]{1,8})?$"}),
 ]
 
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+# What a customer is asked to pay: zero is no payment. The schema says so too (`not` zero), so
+# the document never allows a value the API refuses.
+PositiveFiatAmount = Annotated[
+    FiatAmount,
+    AfterValidator(_positive),
+    Field(json_schema_extra={"not": {"pattern": r"^0+(\.0+)?$"}}),
+]
+
+
 def _percent_bounds(value: Decimal) -> Decimal:
     if not Decimal(0) <= value <= Decimal(100):
         raise ValueError("must be between 0 and 100")

@@ -10,13 +10,13 @@ from pydantic import AfterValidator, AnyHttpUrl, Field, model_validator
 from api.models.common import (
     BaseUnits,
     Currency,
-    FiatAmount,
     HttpUrl,
     ListResponse,
     Metadata,
     Money,
     ObjectId,
     OptionalTimestamp,
+    PositiveFiatAmount,
     QueryModel,
     RequestModel,
     ResponseModel,
@@ -47,7 +47,8 @@ MIN_LIFETIME_S, MAX_LIFETIME_S = 60, 7 * 24 * 3600
 class PaymentCreate(RequestModel):
     order_id: ObjectId | None = Field(
         default=None, description="the order to pay; its total and currency are used")
-    amount: FiatAmount | None = Field(default=None, description="fiat amount, without an order")
+    amount: PositiveFiatAmount | None = Field(default=None,
+                                              description="fiat amount, without an order")
     currency: Currency | None = None
     asset: Asset
     chain: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = Field(
@@ -66,8 +67,6 @@ class PaymentCreate(RequestModel):
             raise ValueError("give either order_id or amount and currency, not both")
         if self.order_id is None and (self.amount is None or self.currency is None):
             raise ValueError("give order_id, or amount and currency")
-        if self.amount is not None and self.amount <= 0:
-            raise ValueError("amount must be greater than zero")
         if self.redirect_url is not None and len(str(self.redirect_url)) > 2048:
             raise ValueError("redirect_url is longer than 2048 characters")
         return self

@@ -364,3 +364,30 @@ async def test_amounts_in_unicode_digits_are_refused_everywhere(
                       field: amount}
         status, error = await _status(api, "POST", "/v1/orders", merchant, json=order_with)
         assert (status, error["param"]) == (422, field)
+
+
+# ----- the published document and the API agree -----
+
+async def test_every_route_documents_what_it_answers(api: TestClient) -> None:
+    doc = await (await api.get("/openapi.json")).json()
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            codes = set(op["responses"])
+            if op.get("security"):
+                assert "503" in codes, (method, path)  # the database may be unreachable
+            if method == "post":
+                assert {"400", "409"} <= codes, (method, path)  # Idempotency-Key
+    redeliver = doc["paths"]["/v1/events/{id}/redeliver"]["post"]["responses"]
+    assert {"200", "400", "404", "409", "503"} <= set(redeliver)
+
+
+@pytest.mark.parametrize("amount", ["0", "0.00", "000", "0.5", "1", "00.10"])
+async def test_the_amount_schema_allows_exactly_what_the_api_accepts(
+        api: TestClient, merchant: dict[str, str], amount: str) -> None:
+    import jsonschema_rs  # schemathesis's own validator
+
+    doc = await (await api.get("/openapi.json")).json()
+    prop = doc["components"]["schemas"]["PaymentCreate"]["properties"]["amount"]
+    schema_allows = jsonschema_rs.Draft202012Validator(prop).is_valid(amount)
+    resp = await api.post("/v1/payments", headers=merchant, json={**GOOD, "amount": amount})
+    assert (resp.status == 201) == schema_allows, (amount, resp.status, await resp.text())
