@@ -14,7 +14,14 @@ from pydantic import Field, model_validator
 from api.auth import principal
 from api.body import parse_query, respond
 from api.keys import DB_POOL
-from api.models.common import BaseUnits, Money, QueryModel, ResponseModel, Timestamp
+from api.models.common import (
+    BaseUnits,
+    Money,
+    QueryModel,
+    ResponseModel,
+    StoredTime,
+    Timestamp,
+)
 from api.openapi import Operation
 from api.payments import store_of
 from db import analytics
@@ -24,14 +31,17 @@ MAX_RANGE = timedelta(days=3 * 366)
 
 
 class SummaryQuery(QueryModel):
-    from_: datetime | None = Field(default=None, alias="from")
-    to: datetime | None = None
+    from_: StoredTime | None = Field(default=None, alias="from")
+    to: StoredTime | None = None
     group_by: Literal["day", "week", "month"] = "day"
 
     @model_validator(mode="after")
     def _range(self) -> SummaryQuery:
         end = self.to or datetime.now(UTC)
-        start = self.from_ or end - timedelta(days=30)
+        try:
+            start = self.from_ or end - timedelta(days=30)
+        except OverflowError:  # `to` in the first month of year 1
+            raise ValueError("from: give a start; 30 days before `to` is before year 1") from None
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("from and to need a time zone, e.g. 2026-11-01T00:00:00Z")
         if not start < end:

@@ -23,6 +23,7 @@ from api import (
 )
 from api.auth import auth_middleware
 from api.errors import Handler, error_middleware
+from api.guards import input_middleware
 from api.keys import DB_POOL, MIGRATIONS, QUOTES, RATE_LIMITER, SETTINGS
 from api.ratelimit import RateLimiter
 from db.migrator import Migration, load_migrations
@@ -58,7 +59,7 @@ def build_app(settings: Settings, pool: asyncpg.Pool,
               quote_service: QuoteService | None = None) -> web.Application:
     """Call inside a running event loop (the price sources' HTTP session belongs to it)."""
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, auth_middleware],
+        middlewares=[metrics_middleware, error_middleware, input_middleware, auth_middleware],
         client_max_size=settings.api_max_body_bytes,
     )
     app[SETTINGS] = settings

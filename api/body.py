@@ -22,6 +22,25 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# No request body of this API nests deeper than a handful of levels; 32 leaves room, and keeps
+# every recursive walk of the value (NUL check, pydantic) far from Python's recursion limit.
+MAX_JSON_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest, walked without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(
+            item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        todo.extend((child, level + 1) for child in children)
+    return deepest
+
+
 async def read_json(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type",
@@ -29,9 +48,19 @@ async def read_json(request: web.Request) -> Any:
     raw = await request.read()
     try:
         # Numbers parse to Decimal so an amount like 19.99 stays exact; NaN/Infinity are refused.
-        return json.loads(raw or b"{}", parse_float=Decimal, parse_constant=_reject_constant)
+        data = json.loads(raw or b"{}", parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # the parser itself gives up on thousands of nested brackets
+        raise _too_deep() from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise _too_deep()
+    return data
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, "invalid_json",
+                    f"the body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels")
 
 
 def validation_error(exc: ValidationError) -> ApiError:

@@ -8,7 +8,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from db.pool import UNAVAILABLE_ERRORS
+
 log = logging.getLogger("paywatch.api")
+
+# Seconds a client should wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER_S = 5
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -49,6 +54,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {k: v for k, v in exc.headers.items()
                    if k.lower() not in ("content-type", "content-length")}
         return ApiError(exc.status, code, exc.reason, headers=headers).response()
+    except UNAVAILABLE_ERRORS as exc:
+        # An outage, not a bug: one line without a traceback (the message may name hosts).
+        log.warning("database unavailable", extra={"method": request.method,
+                                                   "path": request.path,
+                                                   "error": type(exc).__name__})
+        return ApiError(503, "database_unavailable",
+                        "the database is unavailable; retry later",
+                        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)}).response()
     except Exception:
         log.exception("unhandled error", extra={"method": request.method, "path": request.path})
         return ApiError(500, "internal_error", "internal error; see the server log",

@@ -20,6 +20,18 @@ MAX_KEY_LENGTH = 255
 Work = Callable[[asyncpg.Connection], Awaitable[tuple[int, Any]]]
 
 
+def _check_key(key: str) -> None:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise ApiError(400, "idempotency_key_invalid",
+                       f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+                       param="Idempotency-Key")
+    # aiohttp keeps bytes that are not UTF-8 as lone surrogates (not printable); the key is
+    # stored as text, so such a key (or a control character) would fail in the database.
+    if not key.isprintable():
+        raise ApiError(400, "idempotency_key_invalid",
+                       "Idempotency-Key must be printable UTF-8 text", param="Idempotency-Key")
+
+
 def _scope(who: Principal) -> str:
     return f"store:{who.store_id}" if who.store_id else f"operator:{who.key_id}"
 
@@ -27,10 +39,8 @@ def _scope(who: Principal) -> str:
 async def run_once(request: web.Request, who: Principal, work: Work) -> web.Response:
     """Run `work(conn)` in one transaction; with an Idempotency-Key, at most once per key."""
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
-        raise ApiError(400, "idempotency_key_invalid",
-                       f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
-                       param="Idempotency-Key")
+    if key is not None:
+        _check_key(key)
     digest = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n"
                             + await request.read()).digest()
     async with request.app[DB_POOL].acquire() as conn, conn.transaction():

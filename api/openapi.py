@@ -42,11 +42,12 @@ ERROR_SCHEMA: dict[str, Any] = {
     }},
 }
 _STANDARD_ERRORS = {
-    400: "Malformed request (invalid JSON, bad Idempotency-Key)",
+    400: "Malformed request (invalid or too deeply nested JSON, bad Idempotency-Key)",
     401: "Missing or invalid API key", 403: "The key lacks a scope", 404: "No such object",
     409: "Conflict with the object's state, or an Idempotency-Key reused with another body",
     413: "Body too large", 415: "Body is not JSON", 422: "A parameter is invalid",
-    429: "Rate limited; see Retry-After", 503: "A dependency (database, prices) is unavailable",
+    429: "Rate limited; see Retry-After",
+    503: "A dependency (database, prices) is unavailable; see Retry-After",
 }
 
 
@@ -98,6 +99,10 @@ def _operation(op: Operation, registry: SchemaRegistry) -> dict[str, Any]:
                                                                      "serialization")}}}
     out["responses"][str(op.status)] = {"description": "Success", **body}
     codes = set(op.errors) | ({401, 403, 429} if op.scope else set())
+    if op.scope:  # every authenticated route reads the database: 503 while it is unreachable
+        codes.add(503)
+    if op.method == "POST":  # the Idempotency-Key: malformed (400), reused elsewhere (409)
+        codes |= {400, 409}
     if op.request is not None or op.query is not None:
         codes |= {400, 413, 415, 422} if op.request else {422}
     if "{" in op.path:

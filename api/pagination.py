@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from api.errors import ApiError
+from api.models.common import storable_time
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 
@@ -22,7 +23,8 @@ def decode_cursor(cursor: str | None) -> tuple[datetime | None, uuid.UUID | None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, object_id = raw.split("|")
-        return datetime.fromisoformat(stamp), uuid.UUID(object_id)
+        # A forged cursor may carry a time the database cannot compare with: same 422.
+        return storable_time(datetime.fromisoformat(stamp)), uuid.UUID(object_id)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(422, "parameter_invalid", "cursor is not one this API gave out",
                        param="cursor") from None

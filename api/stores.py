@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiohttp import web
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from api.auth import Principal, principal
 from api.body import parse_body, respond
@@ -78,7 +78,39 @@ class EvmChainIn(RequestModel):
         return self
 
 
+# May be left out (unchanged, or the default) but never null: the columns are NOT NULL, and
+# `null` meaning "unset" would be a second way to say "leave it out".
+NOT_NULL = ("name", "default_currency", "commitment", "underpaid_tolerance_percent",
+            "underpaid_tolerance_amount", "payment_lifetime_seconds", "monitoring_window_seconds",
+            "confirmation_window_seconds", "accept_late_payments", "cfv_policy", "allow_framing",
+            "assets", "evm")
+
+
+def _document_not_null(schema: dict[str, Any]) -> None:
+    """The published schema says what the validator does: these fields are never null."""
+    for name in NOT_NULL:
+        prop = schema.get("properties", {}).get(name)
+        if prop is None:
+            continue
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            prop.update(branches[0])
+        elif branches:
+            prop["anyOf"] = branches
+        if prop.get("default", "") is None:
+            del prop["default"]
+
+
 class StoreFields(RequestModel):
+    model_config = ConfigDict(json_schema_extra=_document_not_null)
+
+    @field_validator(*NOT_NULL, mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
+
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     default_currency: Currency | None = None
     solana_recipient: SolanaAddress | None = None

@@ -18,6 +18,7 @@ from api.models.common import (
     OptionalTimestamp,
     QueryModel,
     ResponseModel,
+    SeqCursor,
     Timestamp,
 )
 from api.openapi import Operation
@@ -27,8 +28,7 @@ from db import evm as db_evm
 
 class UnmatchedQuery(QueryModel):
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, Field(pattern=r"^[0-9]{1,19}$")] | None = Field(
-        default=None, description="next_cursor of the previous page")
+    cursor: SeqCursor | None = None
 
 
 class UnmatchedTransfer(ResponseModel):

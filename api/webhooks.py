@@ -22,6 +22,7 @@ from api.models.common import (
     QueryModel,
     RequestModel,
     ResponseModel,
+    SeqCursor,
     Timestamp,
 )
 from api.openapi import Operation
@@ -91,7 +92,7 @@ class EventQuery(QueryModel):
     type: Annotated[str, Field(max_length=64)] | None = None
     payment_id: ObjectId | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, Field(pattern=r"^\d{1,19}$")] | None = None
+    cursor: SeqCursor | None = None
 
 
 def endpoint_out(row: asyncpg.Record, secret: str | None = None) -> Endpoint:

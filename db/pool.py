@@ -59,6 +59,15 @@ DATABASE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InternalClientError)
 
 
+# The subset that means "the database cannot be reached right now" rather than "this query is
+# wrong": a refused or cut connection, a server shutting down or full, a database that is gone.
+# The API answers these with 503 and Retry-After; anything else stays a bug (500).
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.InvalidCatalogNameError, asyncpg.exceptions.InternalClientError)
+
+
 async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,

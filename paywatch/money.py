@@ -35,6 +35,9 @@ CURRENCIES: dict[str, int] = {
 
 # ASCII digits only: `\d` would also take Arabic-Indic and other Unicode digits.
 _DECIMAL_TEXT = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?", re.ASCII)
+# Fiat as people type it: an optional minus (so "-3" is refused as negative, not as garbage),
+# up to 15 whole digits and 8 decimals. ASCII again: Decimal("١٢.٥٠") is 12.50.
+_FIAT_TEXT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,8})?", re.ASCII)
 # Base units live in NUMERIC(78,0); 36 decimals is far beyond any real token (SOL 9, ETH 18).
 MAX_DECIMALS = 36
 MAX_BASE_UNITS = 10**78 - 1
@@ -113,6 +116,15 @@ def parse_units(text: str, decimals: int) -> int:
     if units > MAX_BASE_UNITS:
         raise ValueError(f"{text!r} is too large")
     return units
+
+
+def parse_fiat(text: str) -> Decimal:
+    """"12.50" -> Decimal("12.50"). The one parser for fiat text (bodies, query strings):
+    ASCII digits only, no exponent, no NaN/Infinity, at most 15 whole digits and 8 decimals."""
+    if not isinstance(text, str) or not _FIAT_TEXT.fullmatch(text):
+        raise ValueError(f"{text!r} is not a decimal number such as \"12.50\" "
+                         "(ASCII digits, at most 8 decimals)")
+    return Decimal(text)
 
 
 def decimal_str(value: Decimal) -> str:

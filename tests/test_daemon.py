@@ -21,27 +21,57 @@ def get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+class Daemon(subprocess.Popen[str]):
+    """`paywatch run` with its output in a file: a pipe nobody reads fills up and blocks the
+    daemon's next log line (it hung the schemathesis run until pytest's timeout)."""
+
+    def __init__(self, args: list[str], log: Path, **kwargs: object) -> None:
+        self.log = log
+        with log.open("a", encoding="utf-8") as out:  # the child keeps its own descriptor
+            super().__init__(args, stdout=out, stderr=subprocess.STDOUT, text=True,
+                             **kwargs)  # type: ignore[call-overload]
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def tail(self, chars: int = 4000) -> str:
+        return f"--- last of {self.log} ---\n{self.output()[-chars:]}"
+
+
+def _tail(proc: subprocess.Popen[str]) -> str:
+    """What a failure message shows of a daemon: its log's end (or a finished pipe's text)."""
+    if isinstance(proc, Daemon):
+        return proc.tail()
+    return proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
+
+
 def wait_ready(base: str, proc: subprocess.Popen[str], timeout: float = 90) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if proc.poll() is not None:
-            pytest.fail(f"paywatch run exited early with {proc.returncode}: "
-                        f"{proc.stderr.read() if proc.stderr else ''}")
+            pytest.fail(f"paywatch run exited early with {proc.returncode}: {_tail(proc)}")
         try:
             if get(f"{base}/readyz")[0] == 200:
                 return time.monotonic() - started
         except OSError:
             pass
         time.sleep(0.1)
-    pytest.fail("paywatch run did not become ready")
+    pytest.fail(f"paywatch run did not become ready: {_tail(proc)}")
 
 
-def start(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
+def start(env: dict[str, str], cwd: Path) -> tuple[Daemon, str]:
+    """Start `paywatch run` on a free port; its stdout and stderr go to cwd/paywatch-PORT.log."""
     port = free_port()
     env = {**env, "PAYWATCH_API_PORT": str(port), "PAYWATCH_LOG_FORMAT": "json"}
-    proc = subprocess.Popen([PAYWATCH, "run"], env=env, cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = Daemon([PAYWATCH, "run"], cwd / f"paywatch-{port}.log", env=env, cwd=cwd)
     return proc, f"http://127.0.0.1:{port}"
+
+
+def stop(proc: Daemon, sig: signal.Signals = signal.SIGTERM, timeout: float = 60) -> str:
+    """Signal the daemon, wait for it to exit, return everything it wrote."""
+    proc.send_signal(sig)
+    proc.wait(timeout)
+    return proc.output()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -50,13 +80,12 @@ def test_signal_stops_the_daemon_cleanly_with_status_0(db_dsn: str, tmp_path: Pa
     proc, base = start(clean_env(PAYWATCH_DATABASE_URL=db_dsn), tmp_path)
     try:
         wait_ready(base, proc)
-        proc.send_signal(sig)
-        _out, err = proc.communicate(timeout=30)
+        err = stop(proc, sig, timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 0, err
-    assert '"msg": "stopped cleanly"' in err
-    assert "Traceback" not in err
+    assert proc.returncode == 0, proc.tail()
+    assert '"msg": "stopped cleanly"' in err, proc.tail()
+    assert "Traceback" not in err, proc.tail()
 
 
 def test_cold_run_on_embedded_postgresql(tmp_path: Path) -> None:
@@ -70,12 +99,11 @@ def test_cold_run_on_embedded_postgresql(tmp_path: Path) -> None:
         status, metrics = get(f"{base}/metrics")
         assert status == 200
         assert b"paywatch_build_info" in metrics
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=60)
+        err = stop(proc)
     finally:
         proc.kill()
-    assert proc.returncode == 0, err
-    assert '"msg": "using embedded postgresql"' in err
+    assert proc.returncode == 0, proc.tail()
+    assert '"msg": "using embedded postgresql"' in err, proc.tail()
     assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
 
     status = subprocess.run([PAYWATCH, "migrate", "status"], env=env, cwd=tmp_path,

@@ -15,6 +15,7 @@ from paywatch.money import (
     format_units,
     is_currency,
     minor_units,
+    parse_fiat,
     parse_units,
     quantize_fiat,
 )
@@ -124,3 +125,20 @@ def test_decimal_str_never_writes_an_exponent() -> None:
     assert decimal_str(D("150.120")) == "150.120"
     with pytest.raises(ValueError, match="finite"):
         decimal_str(D("NaN"))
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("12.50", D("12.50")), ("0", D(0)), ("007", D(7)), ("-3", D(-3)),
+    ("999999999999999.99999999", D("999999999999999.99999999")),
+])
+def test_parse_fiat_reads_plain_ascii_decimals(text: str, value: D) -> None:
+    assert parse_fiat(text) == value
+
+
+@pytest.mark.parametrize("bad", [
+    "١٢.٥٠", "๑๒", "１２", "12.٥", "1e3", "NaN", "Infinity", "+1", " 1", "1.", ".5", "1,5",
+    "1_000", "1.123456789", "1" * 16, "",
+])
+def test_parse_fiat_refuses_unicode_digits_and_anything_not_plain(bad: str) -> None:
+    with pytest.raises(ValueError, match="ASCII digits"):
+        parse_fiat(bad)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
@@ -19,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from paywatch.money import parse_fiat
 from paywatch.validation import solana_address
 
 MAX_FIAT = Decimal("1000000000")  # a billion in any currency is not a checkout
@@ -55,6 +55,25 @@ class QueryModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def storable_time(value: datetime) -> datetime:
+    """A time PostgreSQL can compare with: aware times are read in UTC, where 0001-01-01+14:00
+    and 9999-12-31-14:00 fall outside the years Python (and so the driver) can represent."""
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is outside the years 0001 to 9999 in UTC") from None
+
+
+# Times that arrive in query strings and cursors: refused with a 422 if they cannot be stored.
+StoredTime = Annotated[datetime, AfterValidator(storable_time)]
+
+# A sequence number cursor (bigint ids): 18 digits always fit PostgreSQL's int64, 19 may not.
+SeqCursor = Annotated[str, Field(pattern=r"^[0-9]{1,18}$",
+                                 description="next_cursor of the previous page")]
+
+
 class ResponseModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,12 +85,7 @@ def _to_decimal(value: Any) -> Any:
     if isinstance(value, int | Decimal):
         return Decimal(value)
     if isinstance(value, str):
-        if not re.fullmatch(r"-?\d{1,15}(\.\d{1,8})?", value):
-            raise ValueError("expected a decimal string such as \"12.50\" (at most 8 decimals)")
-        try:
-            return Decimal(value)
-        except InvalidOperation as exc:
-            raise ValueError("not a decimal number") from exc
+        return parse_fiat(value)
     return value
 
 
@@ -92,8 +106,23 @@ FiatAmount = Annotated[
     BeforeValidator(_to_decimal),
     AfterValidator(_fiat_bounds),
     PlainSerializer(lambda d: format(d, "f"), return_type=str),
-    Field(json_schema_extra={"type": "string", "pattern": r"^\d{1,15}(\.\d{1,8})?$"}),
+    Field(json_schema_extra={"type": "string", "pattern": r"^[0-9]{1,15}(\.[0-9]{1,8})?$"}),
 ]
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+# What a customer is asked to pay: zero is no payment. The schema says so too (`not` zero), so
+# the document never allows a value the API refuses.
+PositiveFiatAmount = Annotated[
+    FiatAmount,
+    AfterValidator(_positive),
+    Field(json_schema_extra={"not": {"pattern": r"^0+(\.0+)?$"}}),
+]
+
 
 def _percent_bounds(value: Decimal) -> Decimal:
     if not Decimal(0) <= value <= Decimal(100):
@@ -108,7 +137,7 @@ Percent = Annotated[
     BeforeValidator(_to_decimal),
     AfterValidator(_percent_bounds),
     PlainSerializer(lambda d: format(d, "f"), return_type=str),
-    Field(json_schema_extra={"type": "string", "pattern": r"^\d{1,3}(\.\d{1,2})?$"}),
+    Field(json_schema_extra={"type": "string", "pattern": r"^[0-9]{1,3}(\.[0-9]{1,2})?$"}),
 ]
 
 Money = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str)]

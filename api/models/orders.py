@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -18,6 +17,7 @@ from api.models.common import (
     QueryModel,
     RequestModel,
     ResponseModel,
+    StoredTime,
     Timestamp,
 )
 
@@ -87,8 +87,8 @@ class Fulfillment(RequestModel):
 class OrderListQuery(QueryModel):
     status: OrderStatus | None = None
     customer_email: Annotated[str, Field(max_length=254)] | None = None
-    created_gte: datetime | None = None
-    created_lt: datetime | None = None
+    created_gte: StoredTime | None = None
+    created_lt: StoredTime | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: Annotated[str, Field(max_length=200)] | None = None
 

@@ -3,27 +3,42 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, AnyHttpUrl, Field, model_validator
 
 from api.models.common import (
     BaseUnits,
     Currency,
-    FiatAmount,
     HttpUrl,
     ListResponse,
     Metadata,
     Money,
     ObjectId,
     OptionalTimestamp,
+    PositiveFiatAmount,
     QueryModel,
     RequestModel,
     ResponseModel,
+    StoredTime,
     Timestamp,
 )
 from api.models.quotes import QuoteOut
+
+
+def _shown_by_checkout(url: AnyHttpUrl) -> AnyHttpUrl:
+    """Refuse what the checkout page would silently drop: the page's own rule decides, so the
+    API and the page cannot disagree about a redirect."""
+    from api.checkout.view import safe_redirect  # the checkout package imports these models
+
+    if safe_redirect(str(url)) is None:
+        raise ValueError("the checkout page cannot redirect there: use an absolute http(s) URL "
+                         "of at most 2048 characters without quotes, spaces, backslashes, "
+                         "angle brackets or control characters")
+    return url
+
+
+RedirectUrl = Annotated[HttpUrl, AfterValidator(_shown_by_checkout)]
 
 Asset = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,12}$", description="e.g. SOL, USDC")]
 MIN_LIFETIME_S, MAX_LIFETIME_S = 60, 7 * 24 * 3600
@@ -32,7 +47,8 @@ MIN_LIFETIME_S, MAX_LIFETIME_S = 60, 7 * 24 * 3600
 class PaymentCreate(RequestModel):
     order_id: ObjectId | None = Field(
         default=None, description="the order to pay; its total and currency are used")
-    amount: FiatAmount | None = Field(default=None, description="fiat amount, without an order")
+    amount: PositiveFiatAmount | None = Field(default=None,
+                                              description="fiat amount, without an order")
     currency: Currency | None = None
     asset: Asset
     chain: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = Field(
@@ -42,7 +58,7 @@ class PaymentCreate(RequestModel):
     memo: Annotated[str, Field(max_length=500)] | None = None
     expires_in: Annotated[int, Field(ge=MIN_LIFETIME_S, le=MAX_LIFETIME_S)] | None = Field(
         default=None, description="seconds until the quote expires (default: the store's)")
-    redirect_url: HttpUrl | None = None
+    redirect_url: RedirectUrl | None = None
     metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -51,8 +67,6 @@ class PaymentCreate(RequestModel):
             raise ValueError("give either order_id or amount and currency, not both")
         if self.order_id is None and (self.amount is None or self.currency is None):
             raise ValueError("give order_id, or amount and currency")
-        if self.amount is not None and self.amount <= 0:
-            raise ValueError("amount must be greater than zero")
         if self.redirect_url is not None and len(str(self.redirect_url)) > 2048:
             raise ValueError("redirect_url is longer than 2048 characters")
         return self
@@ -71,8 +85,8 @@ class PaymentListQuery(QueryModel):
                     "cancelled"] | None = None
     asset: Asset | None = None
     order_id: uuid.UUID | None = None
-    created_gte: datetime | None = None
-    created_lt: datetime | None = None
+    created_gte: StoredTime | None = None
+    created_lt: StoredTime | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: Annotated[str, Field(max_length=200)] | None = None
 
