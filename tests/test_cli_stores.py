@@ -47,3 +47,15 @@ async def test_sol_stays_removed_until_the_recipient_changes(db_dsn: str,
     assert "accepts SOL, USDC" in again.stdout
     enabled = await pool.fetch("SELECT asset FROM store_assets WHERE enabled ORDER BY asset")
     assert [r["asset"] for r in enabled] == ["SOL", "USDC"]
+
+
+async def test_finalized_above_takes_ascii_digits_only(db_dsn: str, pool: asyncpg.Pool) -> None:
+    assert cli(db_dsn, "stores", "create", "Shop", "--solana-recipient",
+               RECIPIENT).returncode == 0
+    # Python's Decimal reads Arabic-Indic digits as 12: the CLI, like the API, must not.
+    refused = cli(db_dsn, "stores", "update", "shop", "--finalized-above", "١٢")
+    assert refused.returncode != 0
+    assert "--finalized-above" in refused.stderr
+    assert await pool.fetchval("SELECT finalized_above FROM stores") is None
+    assert cli(db_dsn, "stores", "update", "shop", "--finalized-above", "12.50").returncode == 0
+    assert str(await pool.fetchval("SELECT finalized_above FROM stores")).startswith("12.5")

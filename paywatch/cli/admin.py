@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from decimal import Decimal, InvalidOperation
 
 import asyncpg
 
@@ -19,6 +18,7 @@ from paywatch.apikeys import (
 )
 from paywatch.cli.common import CommandError, add_command, with_connection
 from paywatch.cli.evm import add_evm_command
+from paywatch.money import parse_fiat
 from paywatch.validation import solana_address
 
 ACTOR = "cli"
@@ -159,9 +159,9 @@ def _update_changes(args: argparse.Namespace) -> dict[str, object]:
         changes["commitment"] = args.commitment
     if args.finalized_above is not None:
         try:
-            changes["finalized_above"] = Decimal(args.finalized_above)
-        except InvalidOperation:
-            raise SystemExit("paywatch: --finalized-above: expected a decimal amount") from None
+            changes["finalized_above"] = parse_fiat(args.finalized_above)
+        except ValueError as exc:
+            raise SystemExit(f"paywatch: --finalized-above: {exc}") from None
     if args.payment_lifetime is not None:
         changes["payment_lifetime_seconds"] = args.payment_lifetime
     if args.accept_late_payments:
