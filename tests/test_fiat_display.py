@@ -8,7 +8,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-ORDER = {"customer": {"email": "ada@example.com", "name": "Ada"}, "items": [{"sku": "MUG-1", "name": "Mug", "quantity": 2, "unit_price": "12.50"}],
+ORDER = {"customer": {"email": "ada@example.com", "name": "Ada"},
+         "items": [{"sku": "MUG-1", "name": "Mug", "quantity": 2, "unit_price": "12.50"}],
          "currency": "USD", "shipping": "5"}
 
 
