@@ -1,17 +1,31 @@
-"""/healthz (the process is alive), /readyz (database reachable, migrations current), /metrics."""
+"""/healthz (the process is alive), /readyz (database reachable, migrations current, every
+watched chain healthy), /metrics.
+
+Which chains are watched comes from the settings every process of a deployment shares
+(PAYWATCH_SOLANA_WATCH, PAYWATCH_EVM_WATCH and PAYWATCH_EVM_CHAINS), not from whether this
+process runs a watcher: an `--role api` process is ready only when the watchers elsewhere
+report their chains. A deployment that watches no chain is ready on the database alone."""
 
 from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from api.keys import DB_POOL, MIGRATIONS
+from api.keys import DB_POOL, MIGRATIONS, SETTINGS
+from db import chain_health
 from db.migrator import Migrator
 from paywatch.metrics import READY
+from paywatch.settings import Settings
 
 READY_TIMEOUT_S = 2.0
+# A chain whose leading watcher has not stamped its health for this long is unhealthy (the
+# watcher stamps every 5 s; this leaves room for a leader hand-over and a slow RPC).
+CHAIN_STALE_S = 60.0
+
+ChainReport = dict[str, object]
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -19,19 +33,48 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    chains: dict[str, ChainReport] = {}
     try:
-        ok, reason = await asyncio.wait_for(_check(request), READY_TIMEOUT_S)
+        ok, reason, chains = await asyncio.wait_for(_check(request), READY_TIMEOUT_S)
     except (TimeoutError, OSError, Exception) as exc:
         ok, reason = False, f"database unreachable: {type(exc).__name__}: {exc}".strip()
     READY.set(1 if ok else 0)
     status = 200 if ok else 503
-    return web.json_response({"status": "ready" if ok else "unavailable", "reason": reason},
-                             status=status)
+    return web.json_response({"status": "ready" if ok else "unavailable", "reason": reason,
+                              "chains": chains}, status=status)
 
 
-async def _check(request: web.Request) -> tuple[bool, str]:
+def watched_chains(settings: Settings) -> list[str]:
+    chains = ["solana"] if settings.solana_watch else []
+    if settings.evm_watch:
+        chains += [chain.name for chain in settings.evm_chains]
+    return chains
+
+
+async def _check(request: web.Request) -> tuple[bool, str, dict[str, ChainReport]]:
     async with request.app[DB_POOL].acquire() as conn:
-        return await Migrator(conn, request.app[MIGRATIONS]).is_current()
+        ok, reason = await Migrator(conn, request.app[MIGRATIONS]).is_current()
+        if not ok:
+            return ok, reason, {}
+        watched = watched_chains(request.app[SETTINGS])
+        rows = await chain_health.health_of(conn, watched, CHAIN_STALE_S) if watched else {}
+    chains = {name: _report(rows.get(name)) for name in watched}
+    down = [f"{name}: {report['reason']}" for name, report in chains.items()
+            if not report["healthy"]]
+    if down:
+        return False, "unhealthy chains: " + "; ".join(down), chains
+    return True, "ok", chains
+
+
+def _report(row: asyncpg.Record | None) -> ChainReport:
+    if row is None:
+        return {"healthy": False, "height": None, "age_seconds": None,
+                "reason": "its watcher has not reported yet"}
+    age = round(row["age_s"], 1)
+    healthy = bool(row["healthy"])
+    return {"healthy": healthy, "height": row["height"], "age_seconds": age,
+            "reason": "ok" if healthy else f"no successful read for {age:.0f} s "
+                      f"(over {CHAIN_STALE_S:.0f} s)"}
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -15,7 +15,7 @@ from api.auth import Principal, principal
 from api.body import parse_body, parse_query, respond
 from api.errors import ApiError
 from api.idempotency import run_once
-from api.keys import DB_POOL
+from api.keys import DB_POOL, SETTINGS
 from api.models.orders import (
     AddressOut,
     CustomerOut,
@@ -36,7 +36,7 @@ from api.serialize import payment_out
 from db import audit, customers, events
 from db import orders as db
 from db import payments as payments_db
-from paywatch.money import is_currency, minor_units
+from paywatch.money import fiat_shown, minor_units
 
 # re.ASCII: `\d` would otherwise also take Arabic-Indic and other Unicode digits.
 ORDER_NUMBER = re.compile(r"ORD-\d{8}-\d{4,}", re.ASCII)
@@ -47,14 +47,6 @@ FULFILMENT_FROM: dict[str, tuple[str, ...]] = {
 
 
 # ----- rows -> response models -----
-
-def _fiat(value: Decimal, currency: str) -> Decimal:
-    """Show the stored NUMERIC(20,8) at the currency's minor units ("12.50", not "12.50000000")
-    whenever that loses nothing; otherwise every digit that is there."""
-    digits = minor_units(currency) if is_currency(currency) else 8
-    shown = value.quantize(Decimal(1).scaleb(-digits))
-    return shown if shown == value else value.normalize()
-
 
 def order_out(row: asyncpg.Record, items: list[asyncpg.Record],
               history: list[asyncpg.Record]) -> Order:
@@ -68,10 +60,11 @@ def order_out(row: asyncpg.Record, items: list[asyncpg.Record],
         id=str(row["id"]), number=row["number"], status=row["status"], currency=currency,
         customer=customer,
         items=[ItemOut(sku=i["sku"], name=i["name"], quantity=i["quantity"],
-                       unit_price=_fiat(i["unit_price"], currency),
-                       total=_fiat(i["total"], currency)) for i in items],
-        subtotal=_fiat(row["subtotal"], currency), shipping=_fiat(row["shipping"], currency),
-        tax=_fiat(row["tax"], currency), total=_fiat(row["total"], currency),
+                       unit_price=fiat_shown(i["unit_price"], currency),
+                       total=fiat_shown(i["total"], currency)) for i in items],
+        subtotal=fiat_shown(row["subtotal"], currency),
+        shipping=fiat_shown(row["shipping"], currency),
+        tax=fiat_shown(row["tax"], currency), total=fiat_shown(row["total"], currency),
         shipping_address=AddressOut(**address) if address is not None else None,
         carrier=row["carrier"], tracking_number=row["tracking_number"],
         metadata=row["metadata"],
@@ -246,7 +239,8 @@ async def cancel_order(request: web.Request) -> web.Response:
             raise ApiError(409, "payment_in_progress",
                            "a payment for this order has been seen on chain and is not yet "
                            "confirmed; wait for it, or refund it after it confirms")
-        await _cancel_payments(conn, who, order, body.reason)
+        await _cancel_payments(conn, who, order, body.reason,
+                               request.app[SETTINGS].public_url)
         await db.add_history(conn, order["id"], "pending_payment", "cancelled", body.reason,
                              who.actor)
         out = await _out_by_id(conn, order["id"], store_id)
@@ -271,11 +265,11 @@ async def _refuse_cancel(conn: asyncpg.Connection, store_id: uuid.UUID,
 
 
 async def _cancel_payments(conn: asyncpg.Connection, who: Principal, order: asyncpg.Record,
-                           reason: str | None) -> None:
+                           reason: str | None, public_url: str | None) -> None:
     """Pending payments of a cancelled order must not be paid any more: close them, and tell
     the merchant with the same payment.cancelled event a direct cancel sends."""
     for row in await db.cancel_pending_payments(conn, order["id"]):
-        out = payment_out(row, await payments_db.transfers_of(conn, row["id"]))
+        out = payment_out(row, await payments_db.transfers_of(conn, row["id"]), public_url)
         await events.emit(conn, store_id=order["store_id"], type_="payment.cancelled",
                           data={**out.model_dump(mode="json"),
                                 "reason": f"order {order['number']} cancelled"},

@@ -68,8 +68,9 @@ async def _load(conn: asyncpg.Connection, payment_id: uuid.UUID,
     return row
 
 
-async def _out(conn: asyncpg.Connection, row: asyncpg.Record) -> Payment:
-    return payment_out(row, await db.transfers_of(conn, row["id"]))
+async def _out(request: web.Request, conn: asyncpg.Connection, row: asyncpg.Record) -> Payment:
+    return payment_out(row, await db.transfers_of(conn, row["id"]),
+                       request.app[SETTINGS].public_url)
 
 
 async def create_payment(request: web.Request) -> web.Response:
@@ -109,7 +110,7 @@ async def create_payment(request: web.Request) -> web.Response:
         planned = values if evm is None else values | await evm_request(conn, evm, store_id,
                                                                         values)
         row = await db.insert_payment(conn, planned)
-        out = payment_out(row, []).model_dump(mode="json")
+        out = payment_out(row, [], request.app[SETTINGS].public_url).model_dump(mode="json")
         await events.emit(conn, store_id=store_id, type_="payment.created", data=out,
                           payment_id=row["id"], order_id=order_id)
         await audit.record(conn, store_id=store_id, actor=who.actor, action="payment.create",
@@ -191,7 +192,7 @@ async def get_payment(request: web.Request) -> web.Response:
     who.require("payments:read")
     async with request.app[DB_POOL].acquire() as conn:
         row = await _load(conn, parse_id(request.match_info["id"]), store_of(who))
-        return respond(await _out(conn, row))
+        return respond(await _out(request, conn, row))
 
 
 async def list_payments(request: web.Request) -> web.Response:
@@ -205,7 +206,7 @@ async def list_payments(request: web.Request) -> web.Response:
             order_id=q.order_id, created_gte=q.created_gte, created_lt=q.created_lt,
             after=after, limit=q.limit + 1)
         page = rows[: q.limit]
-        data = [await _out(conn, r) for r in page]
+        data = [await _out(request, conn, r) for r in page]
     more = len(rows) > q.limit
     cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
     return respond(PaymentList(data=data, has_more=more, next_cursor=cursor))
@@ -224,7 +225,7 @@ async def cancel_payment(request: web.Request) -> web.Response:
             raise ApiError(409, "payment_not_cancellable",
                            f"payment is {before['status']}; only a pending payment can be "
                            "cancelled (a detected one has money on the way)")
-        out = (await _out(conn, row)).model_dump(mode="json")
+        out = (await _out(request, conn, row)).model_dump(mode="json")
         await events.emit(conn, store_id=store_id, type_="payment.cancelled",
                           data={**out, "reason": body.reason}, payment_id=payment_id,
                           order_id=row["order_id"])
@@ -251,7 +252,7 @@ async def settle_payment(request: web.Request) -> web.Response:
             raise ApiError(409, "payment_not_settleable",
                            f"payment is {before['status']}; only "
                            f"{', '.join(SETTLEABLE)} payments can be settled by hand")
-        out = (await _out(conn, row)).model_dump(mode="json")
+        out = (await _out(request, conn, row)).model_dump(mode="json")
         await events.emit(conn, store_id=store_id, type_="payment.confirmed",
                           data={**out, "settled_by_hand": True, "reason": body.reason},
                           payment_id=payment_id, order_id=row["order_id"])

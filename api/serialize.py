@@ -7,16 +7,22 @@ from collections.abc import Sequence
 import asyncpg
 
 from api.models.payments import Payment, PaymentRequest, Transfer
-from paywatch.money import format_units
+from paywatch.money import fiat_shown, format_units
 
 
-def payment_request(row: asyncpg.Record) -> PaymentRequest:
+def public_link(public_url: str | None, path: str) -> str:
+    """A customer-facing link: absolute under PAYWATCH_PUBLIC_URL (already normalized to no
+    trailing slash) when it is set, a path on this server when not."""
+    return f"{public_url}{path}" if public_url else path
+
+
+def payment_request(row: asyncpg.Record, public_url: str | None) -> PaymentRequest:
     evm = row["reference"] is None
     return PaymentRequest(
         type="eip681" if evm else "solana_pay", url=row["payment_url"],
         reference=row["reference"], recipient=row["recipient"], amount=row["amount_due"],
         asset_contract=row["mint"], chain_id=_chain_id(row["payment_url"]) if evm else None,
-        qr_code_url=f"/v1/payments/{row['id']}/qr.svg")
+        qr_code_url=public_link(public_url, f"/v1/payments/{row['id']}/qr.svg"))
 
 
 def _chain_id(uri: str) -> int | None:
@@ -26,7 +32,9 @@ def _chain_id(uri: str) -> int | None:
     return int(chain_id) if chain_id.isdigit() else None
 
 
-def payment_out(row: asyncpg.Record, transfers: Sequence[asyncpg.Record]) -> Payment:
+def payment_out(row: asyncpg.Record, transfers: Sequence[asyncpg.Record],
+                public_url: str | None) -> Payment:
+    currency = row["currency"].strip()
     return Payment(
         id=str(row["id"]), status=row["status"], exception=row["exception"],
         order_id=str(row["order_id"]) if row["order_id"] else None,
@@ -35,9 +43,11 @@ def payment_out(row: asyncpg.Record, transfers: Sequence[asyncpg.Record]) -> Pay
         amount_due_display=format_units(row["amount_due"], row["decimals"]),
         amount_received=row["amount_received"],
         amount_received_display=format_units(row["amount_received"], row["decimals"]),
-        currency=row["currency"].strip(), fiat_amount=row["fiat_amount"],
-        fiat_amount_due=row["fiat_amount_due"], required_commitment=row["required_commitment"],
-        payment_request=payment_request(row), checkout_url=f"/pay/{row['id']}",
+        currency=currency, fiat_amount=fiat_shown(row["fiat_amount"], currency),
+        fiat_amount_due=fiat_shown(row["fiat_amount_due"], currency),
+        required_commitment=row["required_commitment"],
+        payment_request=payment_request(row, public_url),
+        checkout_url=public_link(public_url, f"/pay/{row['id']}"),
         quote=row["quote"],
         transfers=[Transfer(**dict(t)) for t in transfers],
         label=row["label"], message=row["message"], memo=row["memo"],

@@ -79,7 +79,8 @@ def main() -> None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     data = tempfile.mkdtemp(prefix="pw-bench-")
     env = {**os.environ, "PAYWATCH_DATA_DIR": data, "PAYWATCH_API_PORT": str(args.port),
-           "PAYWATCH_API_RATE_LIMIT_PER_MINUTE": "100000000", "PAYWATCH_LOG_LEVEL": "WARNING"}
+           "PAYWATCH_API_RATE_LIMIT_PER_MINUTE": "100000000", "PAYWATCH_LOG_LEVEL": "WARNING",
+           "PAYWATCH_SOLANA_WATCH": "false"}  # no chain here: /readyz would wait for one
     slug = f"bench-{int(time.time())}"
     daemon = subprocess.Popen([str(BIN / "paywatch"), "run"], env=env)
     bare_port = args.port + 1

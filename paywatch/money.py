@@ -73,6 +73,14 @@ def quantize_fiat(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
 
 
+def fiat_shown(value: Decimal, currency: str) -> Decimal:
+    """Fiat in API answers: the stored NUMERIC(20,8) at the currency's minor units ("12.50", not
+    "12.50000000") whenever that loses nothing; otherwise every digit that is there."""
+    digits = minor_units(currency) if is_currency(currency) else 8
+    shown = value.quantize(Decimal(1).scaleb(-digits))
+    return shown if shown == value else value.normalize()
+
+
 def fiat_to_base_units(fiat: Decimal, price: Decimal, decimals: int) -> int:
     """fiat / price in base units, rounded UP to the next base unit (the merchant's favour).
 

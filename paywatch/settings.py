@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8080, ge=0, le=65535)
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     api_rate_limit_per_minute: int = Field(default=600, ge=1)
+    # The base URL customers and wallets reach (https://pay.example.com): makes checkout_url
+    # and the other customer-facing links absolute. Unset: they are paths on this server.
+    public_url: str | None = None
+    # Behind a reverse proxy: the header it sets to the client's address (X-Real-IP, or
+    # X-Forwarded-For whose last entry is used), for the per-client checkout stream limit.
+    client_ip_header: str | None = None
 
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "console"
@@ -128,6 +134,11 @@ class Settings(BaseSettings):
     @classmethod
     def _ws_urls(cls, urls: list[str]) -> list[str]:
         return _require_schemes(urls, ("ws://", "wss://"))
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        return _base_url(url) if url else None
 
     @field_validator("price_sources")
     @classmethod
@@ -195,6 +206,19 @@ def _require_schemes(urls: list[str], schemes: tuple[str, ...]) -> list[str]:
         if not url.startswith(schemes):
             raise ValueError(f"expected URLs starting with {' or '.join(schemes)}, got {url!r}")
     return urls
+
+
+def _base_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL such as https://pay.example.com")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ValueError("expected a base URL without a query or fragment")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("expected a public URL without user or password")
+    return url.strip().rstrip("/")
 
 
 def _jsonable(value: Any) -> Any:

@@ -77,7 +77,9 @@ def stop(proc: Daemon, sig: signal.Signals = signal.SIGTERM, timeout: float = 60
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_the_daemon_cleanly_with_status_0(db_dsn: str, tmp_path: Path,
                                                        sig: signal.Signals) -> None:
-    proc, base = start(clean_env(PAYWATCH_DATABASE_URL=db_dsn), tmp_path)
+    # No chain to watch here: a watched chain without a watcher report would keep /readyz 503.
+    proc, base = start(clean_env(PAYWATCH_DATABASE_URL=db_dsn, PAYWATCH_SOLANA_WATCH="false"),
+                       tmp_path)
     try:
         wait_ready(base, proc)
         err = stop(proc, sig, timeout=30)
@@ -90,7 +92,7 @@ def test_signal_stops_the_daemon_cleanly_with_status_0(db_dsn: str, tmp_path: Pa
 
 def test_cold_run_on_embedded_postgresql(tmp_path: Path) -> None:
     """The README's run command: no database configured, data kept in the data dir."""
-    env = clean_env(PAYWATCH_DATA_DIR=str(tmp_path / "data"))
+    env = clean_env(PAYWATCH_DATA_DIR=str(tmp_path / "data"), PAYWATCH_SOLANA_WATCH="false")
     proc, base = start(env, tmp_path)
     try:
         seconds = wait_ready(base, proc)

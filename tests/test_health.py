@@ -1,21 +1,33 @@
-"""/healthz, /readyz (turns 503 when the database goes away, 200 when it returns), /metrics."""
+"""/healthz, /readyz (turns 503 when the database goes away, 200 when it returns), /metrics.
+Chain health in /readyz: tests/test_chain_health.py."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import asyncpg
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import build_app
 from db.pool import create_pool
 from paywatch.settings import Settings
+from tests.conftest import api_client
 from tests.pg import DatabaseFactory, database_name
 
 
-async def test_healthz_and_readyz_answer_200(api: TestClient) -> None:
-    assert (await api.get("/healthz")).status == 200
-    resp = await api.get("/readyz")
+@pytest.fixture
+async def no_chain_api(pool: asyncpg.Pool) -> AsyncIterator[TestClient]:
+    """A deployment that watches no chain: ready on the database alone."""
+    async with api_client(pool, solana_watch=False) as client:
+        yield client
+
+
+async def test_healthz_and_readyz_answer_200(no_chain_api: TestClient) -> None:
+    assert (await no_chain_api.get("/healthz")).status == 200
+    resp = await no_chain_api.get("/readyz")
     assert resp.status == 200
-    assert await resp.json() == {"status": "ready", "reason": "ok"}
+    assert await resp.json() == {"status": "ready", "reason": "ok", "chains": {}}
 
 
 async def test_metrics_serve_paywatch_and_process_metrics(api: TestClient) -> None:
@@ -29,7 +41,8 @@ async def test_metrics_serve_paywatch_and_process_metrics(api: TestClient) -> No
 
 
 async def test_readyz_follows_the_database_away_and_back(
-        databases: DatabaseFactory, db_dsn: str, api: TestClient) -> None:
+        databases: DatabaseFactory, db_dsn: str, no_chain_api: TestClient) -> None:
+    api = no_chain_api
     name = database_name(db_dsn)
     admin = await asyncpg.connect(databases.admin_dsn)
     try:

@@ -15,7 +15,8 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,10 +33,17 @@ class TooManyStreams(Exception):
     """The process already serves its maximum number of event streams."""
 
 
-class Mailbox:
-    """The latest view of one payment for one stream: a slow reader skips to the newest."""
+class StreamLimit(TooManyStreams):
+    """One client address or one payment already has its share of the streams: the rest of
+    the process's streams stay for everyone else."""
 
-    def __init__(self) -> None:
+
+class Mailbox:
+    """The latest view of one payment for one stream: a slow reader skips to the newest.
+    `gone` says whether the customer hung up (checked by the hub's reaper)."""
+
+    def __init__(self, gone: Callable[[], bool] = lambda: False) -> None:
+        self.gone = gone
         self.view: CheckoutView | None = None
         self.closed = False
         self._changed = asyncio.Event()
@@ -56,15 +64,21 @@ class Mailbox:
 
 
 class CheckoutHub:
-    def __init__(self, pool: asyncpg.Pool, *, poll_s: float = 2.0,
-                 max_streams: int = 1000) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, poll_s: float = 2.0, max_streams: int = 1000,
+                 max_per_client: int = 20, max_per_payment: int = 10,
+                 reap_s: float = 0.5) -> None:
         self.pool = pool
         self.poll_s = poll_s
         self.max_streams = max_streams
+        self.max_per_client = max_per_client
+        self.max_per_payment = max_per_payment
+        self.reap_s = reap_s
         self._watchers: dict[uuid.UUID, set[Mailbox]] = {}
+        self._clients: Counter[str] = Counter()
         self._count = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._reaper: asyncio.Task[None] | None = None
         self._closed = False
 
     @property
@@ -72,21 +86,33 @@ class CheckoutHub:
         return self._count
 
     @contextlib.asynccontextmanager
-    async def watch(self, payment_id: uuid.UUID) -> AsyncIterator[Mailbox]:
-        if self._closed or self._count >= self.max_streams:
-            raise TooManyStreams
-        mailbox = Mailbox()
+    async def watch(self, payment_id: uuid.UUID, client: str,
+                    gone: Callable[[], bool] = lambda: False) -> AsyncIterator[Mailbox]:
+        self._admit(payment_id, client)
+        mailbox = Mailbox(gone)
         self._watchers.setdefault(payment_id, set()).add(mailbox)
+        self._clients[client] += 1
         self._count += 1
         self._ensure_running()
         try:
             yield mailbox
         finally:
             self._count -= 1
+            self._clients[client] -= 1
+            if self._clients[client] <= 0:
+                del self._clients[client]
             boxes = self._watchers.get(payment_id, set())
             boxes.discard(mailbox)
             if not boxes:
                 self._watchers.pop(payment_id, None)
+
+    def _admit(self, payment_id: uuid.UUID, client: str) -> None:
+        if self._closed or self._count >= self.max_streams:
+            raise TooManyStreams
+        if self._clients[client] >= self.max_per_client:
+            raise StreamLimit(f"at most {self.max_per_client} live checkout pages per client")
+        if len(self._watchers.get(payment_id, ())) >= self.max_per_payment:
+            raise StreamLimit(f"at most {self.max_per_payment} live views of one payment")
 
     async def close(self) -> None:
         """On app shutdown: every stream ends now, instead of holding the drain for minutes."""
@@ -94,16 +120,36 @@ class CheckoutHub:
         for boxes in self._watchers.values():
             for mailbox in boxes:
                 mailbox.close()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._task, self._reaper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._reaper = None
 
     def _ensure_running(self) -> None:
-        if self._task is None and not self._closed:
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name="checkout-hub")
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        if self._task is None:
+            self._task = loop.create_task(self._run(), name="checkout-hub")
+        if self._reaper is None:
+            self._reaper = loop.create_task(self._reap(), name="checkout-reaper")
+
+    async def _reap(self) -> None:
+        """aiohttp does not cancel a handler when its client hangs up, and a stream only
+        notices at its next write: one sweep over every stream ends those whose connection is
+        gone, so their slots free within `reap_s` (one timer for all streams, not one each)."""
+        try:
+            while self._watchers:
+                for boxes in list(self._watchers.values()):
+                    for mailbox in list(boxes):
+                        if not mailbox.closed and mailbox.gone():
+                            mailbox.close()
+                await asyncio.sleep(self.reap_s)
+        finally:
+            if self._reaper is asyncio.current_task():
+                self._reaper = None
 
     async def _run(self) -> None:
         try:

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from api.checkout import render
-from api.checkout.hub import CheckoutHub, Mailbox, TooManyStreams
+from api.checkout.hub import CheckoutHub, Mailbox, StreamLimit, TooManyStreams
 from api.checkout.view import CheckoutView, checkout_view
-from api.keys import DB_POOL
+from api.keys import DB_POOL, SETTINGS
 from api.payments import qr_svg
 from db import checkout as db
 
@@ -89,7 +89,9 @@ async def checkout_events(request: web.Request) -> web.StreamResponse:
     if payment_id is None:
         return _not_found_plain()
     try:
-        async with request.app[CHECKOUT_HUB].watch(payment_id) as mailbox:
+        async with request.app[CHECKOUT_HUB].watch(
+                payment_id, client_address(request, request.app[SETTINGS].client_ip_header),
+                lambda: _hung_up(request)) as mailbox:
             # Watching first, then reading: a change in between reaches the mailbox.
             row = await db.checkout(request.app[DB_POOL], payment_id)
             if row is None:
@@ -101,11 +103,35 @@ async def checkout_events(request: web.Request) -> web.StreamResponse:
             with contextlib.suppress(ConnectionResetError):  # the customer went away
                 await _stream(response, mailbox, checkout_view(row, datetime.now(UTC)))
             return response
+    except StreamLimit as exc:
+        # 429, not 503: this client (or this payment) has its share; the page falls back to
+        # reloading, as on a busy server.
+        return web.Response(status=429, text=f"too many live checkout pages: {exc}; this page "
+                            "reloads by itself\n",
+                            headers={**_COMMON, "Cache-Control": "no-store",
+                                     "Retry-After": str(BUSY_RETRY_AFTER_S)})
     except TooManyStreams:
         return web.Response(status=503, text="too many live checkout pages; this page "
                             "reloads by itself, or retry later\n",
                             headers={**_COMMON, "Cache-Control": "no-store",
                                      "Retry-After": str(BUSY_RETRY_AFTER_S)})
+
+
+def client_address(request: web.Request, header: str | None) -> str:
+    """Whose stream this is. Behind a reverse proxy every customer shares the proxy's address,
+    so the operator names the header the proxy sets (PAYWATCH_CLIENT_IP_HEADER); its last
+    entry is the one the proxy itself added (earlier X-Forwarded-For entries come from the
+    client and prove nothing)."""
+    if header:
+        forwarded = request.headers.get(header, "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded
+    return request.remote or "unknown"
+
+
+def _hung_up(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def sse_event(view: CheckoutView) -> bytes:

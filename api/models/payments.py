@@ -143,8 +143,9 @@ class Payment(ResponseModel):
     fiat_amount: Money
     fiat_amount_due: Money
     required_commitment: str
-    checkout_url: str = Field(description="the hosted checkout page for the customer, a path "
-                              "on this server: /pay/{id}")
+    checkout_url: str = Field(description="the hosted checkout page for the customer: "
+                              "PAYWATCH_PUBLIC_URL + /pay/{id} when the operator set it, "
+                              "else the path /pay/{id} on this server")
     payment_request: PaymentRequest
     quote: QuoteOut
     transfers: list[Transfer]

@@ -22,6 +22,7 @@ from paywatch.money import (
     MAX_BASE_UNITS,
     check_decimals,
     decimal_str,
+    fiat_shown,
     fiat_to_base_units,
     format_units,
     is_currency,
@@ -83,8 +84,8 @@ class Quote:
         v, fair = self.valuation, self.fair
         return {
             "asset": self.asset, "decimals": self.decimals, "currency": self.currency,
-            "fiat_amount": decimal_str(self.fiat_amount),
-            "fiat_amount_due": decimal_str(self.fiat_amount_due),
+            "fiat_amount": decimal_str(fiat_shown(self.fiat_amount, self.currency)),
+            "fiat_amount_due": decimal_str(fiat_shown(self.fiat_amount_due, self.currency)),
             "amount": str(self.amount_base_units), "amount_display": self.amount_display,
             "price": decimal_str(self.market.price), "price_source": self.market.source,
             "price_at": rfc3339(self.market.at),

@@ -31,8 +31,8 @@ async def test_a_sol_payment_carries_a_solana_pay_url_and_an_explained_quote(
     # 100 / 150 = 0.6666666666... SOL, rounded UP to 666666667 lamports.
     assert pay["amount_due"] == "666666667"
     assert pay["amount_due_display"] == "0.666666667"
-    assert pay["fiat_amount"] == "100.00000000"
-    assert pay["fiat_amount_due"] == "100.00000000"
+    assert pay["fiat_amount"] == "100.00"
+    assert pay["fiat_amount_due"] == "100.00"
     quote = pay["quote"]
     assert quote["price"] == "150"
     assert quote["price_source"] == "static"
@@ -76,7 +76,7 @@ async def test_cfv_discount_applies_from_the_fair_value_table(
     # tier >= 30 % -> 7 % off: 100.00 -> 93.00 USD -> 93 / 150 = 0.62 SOL exactly.
     async with api_client(pool, static_fair_values='{"SOL": "250"}') as api:
         pay = await create(api, headers)
-    assert pay["fiat_amount_due"] == "93.00000000"
+    assert pay["fiat_amount_due"] == "93.00"
     assert pay["amount_due"] == "620000000"
     cfv = pay["quote"]["cfv"]
     assert cfv["fair_value"] == "250"

@@ -28,7 +28,8 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         db_dsn: str, tmp_path: Path) -> None:
-    env = clean_env(PAYWATCH_DATABASE_URL=db_dsn, PAYWATCH_API_RATE_LIMIT_PER_MINUTE="1000000")
+    env = clean_env(PAYWATCH_DATABASE_URL=db_dsn, PAYWATCH_API_RATE_LIMIT_PER_MINUTE="1000000",
+                    PAYWATCH_SOLANA_WATCH="false")
     cli(env, "stores", "create", "Fuzz Shop", "--solana-recipient", RECIPIENT)
     key = cli(env, "keys", "create", "--store", "fuzz-shop", "--scopes", "payments:read",
               "payments:write", "orders:read", "orders:write", "admin").splitlines()[0]

@@ -117,7 +117,7 @@ async def test_the_quote_object_explains_the_amount(clock: Clock) -> None:
     out = quote.to_json()
     QuoteOut.model_validate(out)  # the API's response model takes it as it is
     assert out == {
-        "asset": "SOL", "decimals": 9, "currency": "USD", "fiat_amount": "100",
+        "asset": "SOL", "decimals": 9, "currency": "USD", "fiat_amount": "100.00",
         "fiat_amount_due": "93.00", "amount": "620000000", "amount_display": "0.62",
         "price": "150", "price_source": "static", "price_at": "2026-11-22T12:00:00Z",
         "price_observations": [{"source": "static", "price": "150",
@@ -139,7 +139,7 @@ async def test_no_exponent_ever_reaches_json(clock: Clock) -> None:
         "TINY", 6, D("1E+2"), "USD", DEFAULT)
     out = quote.to_json()
     assert out["price"] == "0.00000002"
-    assert out["fiat_amount"] == "100"
+    assert out["fiat_amount"] == "100.00"  # the currency's minor units, as orders show it
     assert out["amount"] == "5000000000000000"  # 100 / 2e-8 = 5e9 tokens x 1e6
     assert not any("E" in leaf for leaf in walk(out) if isinstance(leaf, str)
                    and leaf[:1].isdigit())

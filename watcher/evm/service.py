@@ -48,6 +48,7 @@ from watcher.evm.chain import (
 )
 from watcher.evm.heads import HeadStream
 from watcher.evm.matcher import Finding, match
+from watcher.health import HealthStamp
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
 
 log = logging.getLogger("paywatch.watcher.evm")
@@ -64,6 +65,7 @@ class EvmWatcher:
         self.pool, self.chain, self.name = pool, chain, chain.name
         self.actor = f"watcher:{chain.name}"
         self.rpc = RpcPool(chain.rpc_urls, session)
+        self.health = HealthStamp(pool, chain.name)
         self.wake = asyncio.Event()
         self.removed: list[Seen] = []
         self.stream = HeadStream(chain.name, chain.ws_urls, session,
@@ -110,6 +112,8 @@ class EvmWatcher:
     async def round(self) -> None:
         await self._apply_removed()
         head = await self._header("latest")
+        # The chain answers: healthy, even while a long backfill keeps this round busy.
+        await self.health.ok(head.number)
         depth = await self._depth_marks(head)
         async with self.pool.acquire() as conn:
             tip = await db_evm.tip(conn, self.name)

@@ -24,6 +24,7 @@ from db import watch
 from db.pool import DATABASE_ERRORS
 from paywatch.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG, TRANSFERS_REJECTED
 from paywatch.payment_updates import resettle
+from watcher.health import HealthStamp
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
 from watcher.solana.accounts import watched_accounts
 from watcher.solana.index import ReferenceIndex
@@ -62,6 +63,7 @@ class SolanaWatcher:
         self.done: OrderedDict[str, None] = OrderedDict()  # recently processed, to skip repeats
         self.stream = LogStream(config.ws_urls, session, config.commitment, self.enqueue,
                                 self.backfill_all, idle_s=config.idle_s)
+        self.health = HealthStamp(pool, CHAIN)
 
     async def run(self) -> None:
         await self.index.load()
@@ -73,6 +75,8 @@ class SolanaWatcher:
             tg.create_task(self._every(self.config.accounts_s, self.refresh_accounts),
                            name="solana-accounts")
             tg.create_task(self._every(10.0, self.measure_lag), name="solana-lag")
+            tg.create_task(self._every(self.health.every_s, self.report_health),
+                           name="solana-health")
             for n in range(self.config.workers):
                 tg.create_task(self._worker(), name=f"solana-worker-{n}")
 
@@ -225,6 +229,11 @@ class SolanaWatcher:
         if self.stream.last_slot:
             confirmed = await self.rpc.call("getSlot", [{"commitment": "confirmed"}])
             SLOT_LAG.labels(CHAIN).set(max(0, self.stream.last_slot - int(confirmed)))
+
+    async def report_health(self) -> None:
+        """One cheap read proves the RPC answers; the slot goes with the stamp for operators."""
+        await self.health.ok(int(await self.rpc.call("getSlot", [
+            {"commitment": self.config.commitment}])))
 
     async def reconcile(self) -> None:
         """Look the references of payments about to expire up directly (bounded per run)."""
