@@ -24,7 +24,8 @@ from tests.watcher.test_run_with_simnet import MERCHANT, post
 LEADER = """
 SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.objid = $1
-"""
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""  # advisory locks are per database: another test's daemons on the same server hold theirs
 
 
 def fetchval(dsn: str, query: str, *args: object) -> object:
