@@ -25,7 +25,7 @@ from api.models.common import (
 from api.openapi import Operation
 from api.payments import store_of
 from db import analytics
-from paywatch.money import format_units
+from paywatch.money import fiat_shown, format_units
 
 MAX_RANGE = timedelta(days=3 * 366)
 
@@ -91,10 +91,12 @@ async def summary(request: web.Request) -> web.Response:
                           currency=r["currency"].strip(), payments=r["payments"],
                           received=r["received"],
                           received_display=format_units(r["received"], r["decimals"]),
-                          fiat=r["fiat"]) for r in rows]
+                          fiat=fiat_shown(r["fiat"], r["currency"].strip())) for r in rows]
     totals: dict[str, Decimal] = {}
     for row in revenue:
         totals[row.currency] = totals.get(row.currency, Decimal(0)) + row.fiat
+    # Shown like orders, payments and quotes: "90.00", not the column's "90.00000000".
+    totals = {currency: fiat_shown(total, currency) for currency, total in totals.items()}
     created, confirmed = sum(statuses.values()), statuses.get("confirmed", 0)
     conversion = (Decimal(confirmed) / created).quantize(Decimal("0.0001")) if created else None
     return respond(Summary(

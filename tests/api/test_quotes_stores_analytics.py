@@ -118,7 +118,7 @@ async def test_analytics_summary(api: TestClient, merchant: dict[str, str],
     assert summary["conversion"] == "0.6667"
     assert summary["payments_by_status"] == {"confirmed": 2, "pending": 1}
     assert summary["median_seconds_to_confirm"] == "10.0"
-    assert summary["fiat_totals"] == {"USD": "90.00000000"}
+    assert summary["fiat_totals"] == {"USD": "90.00"}
     [row] = summary["revenue"]
     assert row["asset"] == "SOL"
     assert row["received"] == "600000000"  # 0.2 + 0.4 SOL
