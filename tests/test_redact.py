@@ -164,9 +164,12 @@ def captured() -> Iterator[Capture]:
         root.setLevel(previous)
 
 
+FAILING = web.AppKey("failing", list)  # [bool]: the node answers 502 while it holds True
+
+
 async def _rpc(request: web.Request) -> web.Response:
     body = await request.json()
-    if request.app["fail"]:
+    if request.app[FAILING][0]:
         return web.Response(status=502)
     return web.json_response({"jsonrpc": "2.0", "id": body["id"], "result": "ok"})
 
@@ -179,7 +182,7 @@ async def _refuse_ws(_request: web.Request) -> web.Response:
 async def upstream() -> AsyncIterator[TestServer]:
     """A JSON-RPC node answering on any path (keys live in paths), refusing every WebSocket."""
     app = web.Application()
-    app["fail"] = False
+    app[FAILING] = [False]
     app.router.add_post("/{tail:.*}", _rpc)
     app.router.add_get("/{tail:.*}", _refuse_ws)
     server = TestServer(app)
@@ -200,7 +203,7 @@ async def test_metrics_labels_and_pool_logs_show_no_url_secrets(
     async with aiohttp.ClientSession() as session:
         pool = RpcPool([keyed(upstream)], session, trip_after=1, rounds=1, backoff_s=0)
         assert await pool.call("getHealth", []) == "ok"
-        upstream.app["fail"] = True
+        upstream.app[FAILING][0] = True
         with pytest.raises(RpcUnavailable) as failed:
             await pool.call("getSlot", [])
     await captured.seen("rpc endpoint tripped")
