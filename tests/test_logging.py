@@ -5,10 +5,12 @@ up mid-body are neither ERRORs nor tracebacks, and never put a credential in the
 from __future__ import annotations
 
 import json
+import logging
 import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +23,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from paywatch.logs import ConsoleFormatter, JsonFormatter
 from tests.conftest import PAYWATCH, clean_env, free_port, make_store
 
 
@@ -165,3 +168,27 @@ async def test_malformed_and_abandoned_requests_log_no_error_and_no_secret(
     errors = [line for line in lines if line["level"] in ("error", "critical")]
     assert not errors, "\n".join(json.dumps(line) for line in errors)
     assert not [line for line in lines if "exc" in line]
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), ConsoleFormatter()],
+                         ids=["json", "console"])
+def test_formatters_mask_what_a_library_quotes(formatter: logging.Formatter) -> None:
+    """A safety net under the call sites: URLs and keys inside a message, a field or a
+    traceback are masked by the formatter that writes the line."""
+    try:
+        raise ValueError("url=URL('wss://node.example.com/pathKEY1') Bearer tokenKEY2")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("aiohttp.client", logging.WARNING, __file__, 1, "failed: %s",
+                               ("https://userKEY3:passKEY4@rpc.example.com/?api-key=KEY5",),
+                               exc_info)
+    record.endpoint = "https://rpc.example.com/v2/KEY6"
+    record.tried = ["https://rpc.example.com/KEY7", 3]
+    record.key = "pw_live_KEY8abc"
+    line = formatter.format(record)
+    assert "KEY" not in line, line
+    assert "https://***@rpc.example.com/?api-key=***" in line
+    assert "wss://node.example.com/***" in line
+    if isinstance(formatter, JsonFormatter):
+        entry = json.loads(line)
+        assert entry["tried"] == ["https://rpc.example.com/***", 3]
