@@ -11,7 +11,8 @@ import asyncpg
 
 from db.embedded import EmbeddedPostgres
 from db.pool import create_pool
-from paywatch.settings import Settings, mask_url
+from paywatch.redact import mask_url
+from paywatch.settings import Settings
 
 log = logging.getLogger("paywatch.db")
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from db import idempotency, stores
@@ -37,6 +38,9 @@ class JobScheduler(AsyncIOScheduler):
         self.jobs_running: set[asyncio.Task[Any]] = set()
         # Run after the jobs finished (e.g. closing the webhook dispatcher's own session).
         self.on_drained: list[Callable[[], Awaitable[None]]] = []
+        # A tick that finds the job still running is skipped (max_instances=1): expected under
+        # load, so a metric rather than APScheduler's warning (silenced in paywatch.logs).
+        self.add_listener(_count_skipped, EVENT_JOB_MAX_INSTANCES)
 
     async def drain(self, timeout_s: float) -> None:
         # Pause first: shutting down cancels the jobs still running, which is what we avoid.
@@ -46,6 +50,10 @@ class JobScheduler(AsyncIOScheduler):
         self.shutdown(wait=False)
         for close in self.on_drained:
             await close()
+
+
+def _count_skipped(event: JobSubmissionEvent) -> None:
+    JOB_RUNS.labels(event.job_id, "skipped").inc()
 
 
 def measured(name: str, job: Callable[[], Awaitable[Any]],

@@ -11,6 +11,14 @@ HTTP_DURATION = Histogram(
     "paywatch_http_request_duration_seconds", "HTTP request duration", ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+HTTP_MALFORMED = Counter(
+    "paywatch_http_malformed_requests_total",
+    "Requests refused with 400 before routing because they are not valid HTTP", ["error"],
+)
+HTTP_CLIENT_DISCONNECTS = Counter(
+    "paywatch_http_client_disconnects_total",
+    "Requests whose client hung up before its body was read (counted as status 499)",
+)
 READY = Gauge("paywatch_ready", "1 when the database is reachable and migrations are current")
 BUILD_INFO = Gauge("paywatch_build_info", "Build information", ["version"])
 PAYMENTS_CREATED = Counter(
@@ -58,5 +66,6 @@ EVM_HEAD_LAG = Gauge("paywatch_evm_head_lag_blocks",
 WEBHOOK_DELIVERIES = Counter(
     "paywatch_webhook_deliveries_total", "Webhook delivery attempts", ["outcome"]
 )
+# outcome: ok, error, or skipped (the previous run of the job was still going).
 JOB_RUNS = Counter("paywatch_job_runs_total", "Scheduled job runs", ["job", "outcome"])
 JOB_DURATION = Histogram("paywatch_job_duration_seconds", "Scheduled job duration", ["job"])

@@ -7,11 +7,13 @@ import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from paywatch.evm import EvmChain
+from paywatch.redact import mask_url, redact_text
 
 Commitment = Literal["processed", "confirmed", "finalized"]
 LogFormat = Literal["json", "console"]
@@ -19,6 +21,9 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 # Fields whose values never appear in logs or in `config show`.
 SECRET_FIELDS = frozenset({"database_url"})
+# Every *_url / *_urls field is shown through mask_url: provider URLs carry keys in their
+# userinfo, path or query, and a URL that carries none loses nothing a reader needs.
+URL_SUFFIXES = ("_url", "_urls")
 
 
 def _split_csv(value: Any) -> Any:
@@ -193,8 +198,9 @@ class Settings(BaseSettings):
         view: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if name in SECRET_FIELDS and value is not None:
-                value = mask_url(value.get_secret_value())
+            if name.endswith(URL_SUFFIXES) and value is not None:
+                raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+                value = _masked_urls(raw)
             view[f"PAYWATCH_{name.upper()}"] = _jsonable(value)
         return view
 
@@ -209,8 +215,6 @@ def _require_schemes(urls: list[str], schemes: tuple[str, ...]) -> list[str]:
 
 
 def _base_url(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an http:// or https:// URL such as https://pay.example.com")
@@ -221,14 +225,17 @@ def _base_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+def _masked_urls(value: str | list[str]) -> str | list[str]:
+    return mask_url(value) if isinstance(value, str) else [mask_url(u) for u in value]
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, SecretStr):
         return "********"
     if isinstance(value, EvmChain):
-        # Provider URLs often carry an API key in the path or query: show scheme and host only.
         view = value.model_dump(mode="json")
         for key in ("rpc_urls", "ws_urls"):
-            view[key] = [_host_only(u) for u in view[key]]
+            view[key] = _masked_urls(view[key])
         return view
     if isinstance(value, Decimal | Path):
         return str(value)
@@ -237,25 +244,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
     return value
-
-
-def _host_only(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    hidden = "/***" if parts.path.strip("/") or parts.query else ""
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{hidden}"
-
-
-def mask_url(url: str) -> str:
-    """postgresql://user:secret@host/db -> postgresql://user:***@host/db (no password in logs)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class SettingsError(Exception):
@@ -277,5 +265,6 @@ def load_settings(**overrides: Any) -> Settings:
             given = err.get("input")
             shown = "" if field in SECRET_FIELDS or isinstance(given, dict) else f" (got {given!r})"
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"PAYWATCH_{field.upper()}: {msg}{shown}")
+            # A refused URL is named by mask_url: the operator sees which, not its key.
+            lines.append(redact_text(f"PAYWATCH_{field.upper()}: {msg}{shown}"))
         raise SettingsError(lines) from None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from paywatch.settings import SettingsError, load_settings, mask_url
+from paywatch.settings import SettingsError, load_settings
 from tests.conftest import PAYWATCH, clean_env
 
 
@@ -55,7 +55,8 @@ def test_config_show_masks_the_database_password(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "hunter2secret" not in result.stdout + result.stderr
     view = json.loads(result.stdout)
-    assert view["PAYWATCH_DATABASE_URL"] == "postgresql://pay:***@db.internal:5432/paywatch"
+    # mask_url's rule (tests/test_redact.py): userinfo, path and query values hidden.
+    assert view["PAYWATCH_DATABASE_URL"] == "postgresql://***@db.internal:5432/***"
     assert view["PAYWATCH_SOLANA_RPC_URLS"] == ["http://a:8899", "http://b:8899"]
     assert view["PAYWATCH_API_PORT"] == 8080
 
@@ -73,7 +74,3 @@ def test_prices_are_decimals_never_floats() -> None:
     with pytest.raises(SettingsError) as err:
         load_settings(static_prices='{"SOL": "abc"}', _env_file=None)
     assert err.value.lines[0].startswith("PAYWATCH_STATIC_PRICES:")
-
-
-def test_mask_url_leaves_urls_without_password_alone() -> None:
-    assert mask_url("postgresql://postgres@127.0.0.1/x") == "postgresql://postgres@127.0.0.1/x"

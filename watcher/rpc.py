@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from paywatch.metrics import RPC_LATENCY, RPC_REQUESTS
+from paywatch.redact import mask_url, redact_text
 
 log = logging.getLogger("paywatch.watcher.rpc")
 
@@ -58,7 +58,8 @@ class Endpoint:
 
     @property
     def label(self) -> str:
-        return urlsplit(self.url).netloc or self.url
+        # Logs, errors and /metrics (unauthenticated) name the endpoint without its key.
+        return mask_url(self.url)
 
 
 class RpcPool:
@@ -139,7 +140,8 @@ class RpcPool:
                 if resp.status != 200:
                     raise _Transient(f"HTTP {resp.status}")
         except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError) as exc:
-            raise _Transient(f"{type(exc).__name__}: {exc}") from None
+            # aiohttp quotes the full URL in some errors (redirects, invalid URL).
+            raise _Transient(redact_text(f"{type(exc).__name__}: {exc}")) from None
         try:
             answer = json.loads(text)
         except ValueError:

@@ -10,6 +10,8 @@ from typing import Any
 
 import aiohttp
 
+from paywatch.redact import redact_text
+
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5)
 MAX_BODY_BYTES = 1 << 20  # a price answer is a few hundred bytes; refuse to buffer a flood
 # Prices and fair values are stored as NUMERIC(38,18): the scale they are computed at too.
@@ -49,7 +51,8 @@ async def get_json(session: aiohttp.ClientSession, url: str, params: dict[str, s
     except aiohttp.InvalidURL:
         raise SourceError("the configured URL is not valid") from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise SourceError(f"{type(exc).__name__} {exc}".strip()) from None
+        # Some aiohttp errors (too many redirects...) quote the URL: mask it.
+        raise SourceError(redact_text(f"{type(exc).__name__} {exc}".strip())) from None
     except ValueError:  # yarl refusing the URL or its parameters
         raise SourceError("the request could not be made") from None
     try:

@@ -19,6 +19,7 @@ import aiohttp
 
 from paywatch.evm import TRANSFER_TOPIC
 from paywatch.metrics import NOTIFICATIONS, WS_RECONNECTS
+from paywatch.redact import mask_url, redact_text
 from watcher.evm.chain import Seen, parse_logs
 
 log = logging.getLogger("paywatch.watcher.evm.heads")
@@ -44,9 +45,10 @@ class HeadStream:
                     self.on_head()  # catch up on whatever happened while disconnected
                     await self._read(ws)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                # A failed handshake's error quotes the URL, key included: mask both.
                 log.warning("websocket lost; reconnecting", extra={
-                    "chain": self.chain, "endpoint": _host(url),
-                    "error": f"{type(exc).__name__}: {exc}"})
+                    "chain": self.chain, "endpoint": mask_url(url),
+                    "error": redact_text(f"{type(exc).__name__}: {exc}")})
             WS_RECONNECTS.labels(self.chain).inc()
             attempt += 1
             await asyncio.sleep(min(self.max_backoff_s, 0.2 * 2 ** min(attempt, 6))
@@ -98,8 +100,3 @@ class HeadStream:
             if s.removed:
                 self.on_removed(s)
 
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).netloc

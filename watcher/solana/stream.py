@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from paywatch.metrics import NOTIFICATIONS, WS_RECONNECTS
+from paywatch.redact import mask_url, redact_text
 
 log = logging.getLogger("paywatch.watcher.solana.stream")
 CHAIN = "solana"
@@ -49,8 +50,10 @@ class LogStream:
                 async with self.session.ws_connect(url, heartbeat=self.heartbeat_s) as ws:
                     await self._session(ws)
             except (aiohttp.ClientError, OSError, TimeoutError, StreamStalled) as exc:
-                log.warning("websocket lost; reconnecting",
-                            extra={"endpoint": url, "error": f"{type(exc).__name__}: {exc}"})
+                # A failed handshake's error quotes the URL, key included: mask both.
+                log.warning("websocket lost; reconnecting", extra={
+                    "endpoint": mask_url(url),
+                    "error": redact_text(f"{type(exc).__name__}: {exc}")})
             self.connected.clear()
             WS_RECONNECTS.labels(CHAIN).inc()
             attempt += 1
