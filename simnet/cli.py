@@ -19,7 +19,7 @@ from solders.pubkey import Pubkey
 
 from paywatch.cli.common import settings_or_exit
 from paywatch.money import parse_units
-from paywatch.settings import mask_url
+from paywatch.redact import mask_url
 from paywatch.solanapay import SolanaPayError
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet, WalletError, load_keypair
