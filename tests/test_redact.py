@@ -225,7 +225,7 @@ async def _until_cancelled(stream: Any, capture: Capture, line: str) -> None:
             await task
 
 
-async def _nothing() -> None:
+async def _nothing(*_args: object) -> None:
     return None
 
 

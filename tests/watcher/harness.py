@@ -30,11 +30,11 @@ class Harness:
         self.session: aiohttp.ClientSession | None = None
 
     async def start_watcher(self, rpc_urls: list[str] | None = None,
-                            resync_s: float = 1.0) -> SolanaWatcher:
+                            resync_s: float = 1.0, **config_overrides: Any) -> SolanaWatcher:
         self.session = aiohttp.ClientSession()
         config = WatcherConfig(rpc_urls or [self.sim.rpc_url], [self.sim.ws_url],
-                               tracker_interval_s=0.1, resync_s=resync_s, revert_after_s=2.0,
-                               idle_s=5.0)
+                               **{"tracker_interval_s": 0.1, "resync_s": resync_s,
+                                  "revert_after_s": 2.0, "idle_s": 5.0, **config_overrides})
         self.watcher = SolanaWatcher(self.pool, self.session, config)
         self.task = asyncio.create_task(self.watcher.run())
         await asyncio.wait_for(self.watcher.stream.connected.wait(), 10)

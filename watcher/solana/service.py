@@ -97,13 +97,16 @@ class SolanaWatcher:
             log.warning("signature queue full; leaving it to backfill")
         QUEUE_DEPTH.labels(CHAIN).set(self.queue.qsize())
 
-    async def backfill_all(self) -> None:
-        """Run on every (re)connect. It must not give up: what was paid while we were away is
-        only found here, so a failure (database or every RPC endpoint down) is retried."""
+    async def backfill_all(self, accounts: set[str]) -> None:
+        """Run on every (re)connect for every account, and for an account subscribed later. It
+        must not give up: what was paid while we were away (or before the account was watched)
+        is only found here, so a failure (database or every RPC endpoint down) is retried."""
+        todo = sorted(accounts)
         for attempt in range(1_000_000):
             try:
-                for account in sorted(self.stream.accounts):
-                    await self.backfill(account)
+                while todo:
+                    await self.backfill(todo[0])
+                    todo.pop(0)
                 return
             except (RpcUnavailable, RpcError, *DATABASE_ERRORS) as exc:
                 log.warning("backfill failed; retrying", extra={"error": str(exc)})

@@ -31,7 +31,8 @@ class StreamStalled(Exception):
 class LogStream:
     def __init__(self, urls: list[str], session: aiohttp.ClientSession, commitment: str,
                  on_signature: Callable[[str], None],
-                 on_connected: Callable[[], Awaitable[None]], *, idle_s: float = 60.0,
+                 on_connected: Callable[[set[str]], Awaitable[None]], *,
+                 idle_s: float = 60.0,
                  heartbeat_s: float = 60.0, max_backoff_s: float = 15.0) -> None:
         self.urls, self.session, self.commitment = urls, session, commitment
         self.on_signature, self.on_connected = on_signature, on_connected
@@ -41,11 +42,13 @@ class LogStream:
         self.connected = asyncio.Event()
         self.last_slot = 0  # the newest slot the WebSocket announced
         self._next_id = 0
+        self.failures = 0  # connection attempts since the last healthy session
+        self.sleep = asyncio.sleep  # the backoff's wait (tests record what it asks for)
 
     async def run(self) -> None:
-        attempt = 0
+        turn = 0
         while True:
-            url = self.urls[attempt % len(self.urls)]
+            url = self.urls[turn % len(self.urls)]
             try:
                 async with self.session.ws_connect(url, heartbeat=self.heartbeat_s) as ws:
                     await self._session(ws)
@@ -54,17 +57,25 @@ class LogStream:
                 log.warning("websocket lost; reconnecting", extra={
                     "endpoint": mask_url(url),
                     "error": redact_text(f"{type(exc).__name__}: {exc}")})
+            # A session that got its subscriptions was healthy: the next drop starts the backoff
+            # afresh (else after six drops in a day every reconnect waited 6-13 s forever).
+            self.failures = 1 if self.connected.is_set() else self.failures + 1
             self.connected.clear()
             WS_RECONNECTS.labels(CHAIN).inc()
-            attempt += 1
-            await asyncio.sleep(min(self.max_backoff_s, 0.2 * 2 ** min(attempt, 6))
+            turn += 1
+            await self.sleep(min(self.max_backoff_s, 0.2 * 2 ** min(self.failures, 6))
                                 * random.uniform(0.5, 1.0))
 
     async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Subscribe, then read. The first full set of subscriptions starts a backfill of every
+        account; an account subscribed later in the session (a store added or re-pointed) gets
+        a backfill of its own, since what it received before its subscription is found only
+        there."""
         self.subscribed.clear()
         pending: dict[int, str] = {}
         await self._send(ws, "slotSubscribe", [], pending, "slot")
-        backfill: asyncio.Task[None] | None = None
+        backfills: set[asyncio.Task[None]] = set()
+        backfilled: set[str] = set()
         try:
             while True:
                 for account in self.accounts - set(self.subscribed.values()) \
@@ -72,14 +83,17 @@ class LogStream:
                     await self._send(ws, "logsSubscribe", [{"mentions": [account]},
                                                            {"commitment": self.commitment}],
                                      pending, account)
-                if backfill is None and not pending and self.subscribed:
+                fresh = set(self.subscribed.values()) - backfilled
+                if fresh and (backfilled or not pending):
                     self.connected.set()
-                    backfill = asyncio.create_task(self.on_connected())
+                    backfilled |= fresh
+                    backfills.add(asyncio.create_task(self.on_connected(fresh)))
+                _reap(backfills)
                 msg = await self._receive(ws)
                 self._handle(json.loads(msg), pending)
         finally:
-            if backfill is not None and not backfill.done():
-                backfill.cancel()
+            for task in backfills:
+                task.cancel()
 
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> str:
         try:
@@ -123,3 +137,12 @@ class LogStream:
             return
         NOTIFICATIONS.labels(CHAIN).inc()
         self.on_signature(signature)
+
+
+def _reap(tasks: set[asyncio.Task[None]]) -> None:
+    """Drop finished backfills, surfacing an unexpected error rather than leaving it unread
+    (the backfill itself retries what is expected: RPC and database outages)."""
+    for task in [t for t in tasks if t.done()]:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
