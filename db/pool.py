@@ -68,12 +68,18 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InvalidCatalogNameError, asyncpg.exceptions.InternalClientError)
 
 
+# A database host that drops packets (rather than refusing) would hold a request for asyncpg's
+# default 60 s before it could answer 503; a healthy connect takes milliseconds.
+CONNECT_TIMEOUT_S = 10.0
+
+
 async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         init=init_connection,
+        timeout=CONNECT_TIMEOUT_S,
         command_timeout=30,
         server_settings={"application_name": "paywatch", "timezone": "UTC"},
     )
@@ -84,7 +90,8 @@ async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncp
 async def connect(dsn: str) -> asyncpg.Connection:
     """One connection with the same codecs (migrations, CLI one-offs, advisory locks)."""
     conn = await asyncpg.connect(
-        dsn, server_settings={"application_name": "paywatch", "timezone": "UTC"}
+        dsn, timeout=CONNECT_TIMEOUT_S,
+        server_settings={"application_name": "paywatch", "timezone": "UTC"}
     )
     await init_connection(conn)
     return conn

@@ -114,6 +114,8 @@ def test_the_curl_walkthrough_runs_as_printed(tmp_path: Path, db_dsn: str) -> No
     assert (states[-1]["state"], states[-1]["final"]) == ("confirmed", True)  # stream ended
     assert answers[5]["status"] == "paid"  # the order, after the stream ended
     assert "payment.confirmed" in {event["type"] for event in answers[6]["data"]}
+    # Analytics over the default range (the last 30 days) counts the payment, whatever the date.
+    assert (answers[7]["created"], answers[7]["confirmed"]) == (1, 1)
 
 
 def json_answers(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

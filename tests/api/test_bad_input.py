@@ -349,6 +349,30 @@ async def test_every_request_is_503_while_the_database_port_is_closed() -> None:
         await pool.close()
 
 
+async def test_every_request_is_503_while_the_database_host_is_silent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A host that accepts and never answers (a firewall dropping packets looks the same to a
+    # client): the connect gives up after CONNECT_TIMEOUT_S, and the answer is 503.
+    import asyncio
+
+    import db.pool
+
+    async def silent(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(db.pool, "CONNECT_TIMEOUT_S", 0.3)
+    pool = await create_pool(f"postgresql://postgres@127.0.0.1:{port}/none", min_size=0)
+    try:
+        async with api_client(pool) as api:
+            from paywatch.apikeys import generate_key
+            await _assert_all_unavailable(api, {"Authorization": f"Bearer {generate_key()}"})
+    finally:
+        await pool.close()
+        server.close()
+
+
 @pytest.mark.parametrize("amount", ["١٢.٥٠", "๑๒", "１２"])
 async def test_amounts_in_unicode_digits_are_refused_everywhere(
         api: TestClient, merchant: dict[str, str], amount: str) -> None:
