@@ -25,7 +25,7 @@ from api.models.common import (
 from api.openapi import Operation
 from api.payments import store_of
 from db import analytics
-from paywatch.money import fiat_shown, format_units
+from paywatch.core.money import fiat_shown, format_units
 
 MAX_RANGE = timedelta(days=3 * 366)
 

@@ -27,9 +27,9 @@ from api.guards import input_middleware
 from api.keys import DB_POOL, MIGRATIONS, QUOTES, RATE_LIMITER, SETTINGS
 from api.ratelimit import RateLimiter
 from db.migrator import Migration, load_migrations
-from paywatch.metrics import HTTP_DURATION, HTTP_REQUESTS
-from paywatch.pricing import QuoteService, build_quote_service
-from paywatch.settings import Settings
+from paywatch.core.metrics import HTTP_DURATION, HTTP_REQUESTS
+from paywatch.core.pricing import QuoteService, build_quote_service
+from paywatch.core.settings import Settings
 
 ROUTE_MODULES = (health, me, stores, orders, payments, transfers, quotes, analytics, webhooks,
                  checkout)

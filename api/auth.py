@@ -13,7 +13,7 @@ from aiohttp import web
 from api.errors import ApiError, Handler
 from api.keys import DB_POOL, RATE_LIMITER
 from db import api_keys
-from paywatch.apikeys import hash_key, looks_like_key
+from paywatch.core.apikeys import hash_key, looks_like_key
 
 
 @dataclass(frozen=True)

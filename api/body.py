@@ -15,7 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from api.errors import ApiError
-from paywatch.metrics import HTTP_CLIENT_DISCONNECTS
+from paywatch.core.metrics import HTTP_CLIENT_DISCONNECTS
 
 log = logging.getLogger("paywatch.api.http")
 

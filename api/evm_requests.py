@@ -11,8 +11,8 @@ import asyncpg
 
 from api.errors import ApiError
 from db import evm as db_evm
-from paywatch.evm import EvmChain, checksum, derive_address, eip681_uri
-from paywatch.payments import shared_amount_range, unique_amount
+from paywatch.core.evm import EvmChain, checksum, derive_address, eip681_uri
+from paywatch.core.payments import shared_amount_range, unique_amount
 
 
 @dataclass(frozen=True)

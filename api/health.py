@@ -17,8 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from api.keys import DB_POOL, MIGRATIONS, SETTINGS
 from db import chain_health
 from db.migrator import Migrator
-from paywatch.metrics import READY
-from paywatch.settings import Settings
+from paywatch.core.metrics import READY
+from paywatch.core.settings import Settings
 
 READY_TIMEOUT_S = 2.0
 # A chain whose leading watcher has not stamped its health for this long is unhealthy (the

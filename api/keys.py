@@ -7,8 +7,8 @@ from aiohttp import web
 
 from api.ratelimit import RateLimiter
 from db.migrator import Migration
-from paywatch.pricing import QuoteService
-from paywatch.settings import Settings
+from paywatch.core.pricing import QuoteService
+from paywatch.core.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)

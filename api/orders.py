@@ -36,7 +36,7 @@ from api.serialize import payment_out
 from db import audit, customers, events
 from db import orders as db
 from db import payments as payments_db
-from paywatch.money import fiat_shown, minor_units
+from paywatch.core.money import fiat_shown, minor_units
 
 # re.ASCII: `\d` would otherwise also take Arabic-Indic and other Unicode digits.
 ORDER_NUMBER = re.compile(r"ORD-\d{8}-\d{4,}", re.ASCII)

@@ -31,18 +31,18 @@ from api.serialize import payment_out
 from db import audit, events, stores
 from db import evm as db_evm
 from db import payments as db
-from paywatch.metrics import PAYMENTS_CREATED
-from paywatch.payment_updates import pay_order
-from paywatch.payments import (
+from paywatch.core.metrics import PAYMENTS_CREATED
+from paywatch.core.payments import (
     PaymentAsk,
     clocks,
     new_reference,
     required_commitment,
     solana_pay_url,
 )
-from paywatch.settings import Settings
-from paywatch.solanapay import UrlTooLong
-from paywatch.states import SETTLEABLE
+from paywatch.core.settings import Settings
+from paywatch.core.solanapay import UrlTooLong
+from paywatch.core.states import SETTLEABLE
+from paywatch.services.payment_updates import pay_order
 
 
 def store_of(who: Principal) -> uuid.UUID:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from api.errors import ApiError
 from api.keys import QUOTES
-from paywatch.pricing import CfvPolicy, NotPriced, PriceUnavailable, Quote, QuoteError
+from paywatch.core.pricing import CfvPolicy, NotPriced, PriceUnavailable, Quote, QuoteError
 
 
 @dataclass(frozen=True)

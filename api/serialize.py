@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from api.models.payments import Payment, PaymentRequest, Transfer
-from paywatch.money import fiat_shown, format_units
+from paywatch.core.money import fiat_shown, format_units
 
 
 def public_link(public_url: str | None, path: str) -> str:

@@ -30,10 +30,10 @@ from api.models.common import (
 from api.openapi import Operation
 from db import audit, stores
 from db import evm as db_evm
-from paywatch.evm import EvmChain, checksum, validate_xpub
-from paywatch.pricing import CfvPolicy
-from paywatch.settings import Settings
-from paywatch.validation import solana_address
+from paywatch.core.evm import EvmChain, checksum, validate_xpub
+from paywatch.core.pricing import CfvPolicy
+from paywatch.core.settings import Settings
+from paywatch.core.validation import solana_address
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 

@@ -29,8 +29,8 @@ from api.openapi import Operation
 from api.payments import parse_id, store_of
 from db import audit
 from db import webhooks as db
-from paywatch.ssrf import UnsafeUrl, check_url
-from paywatch.webhooks import new_secret
+from paywatch.core.ssrf import UnsafeUrl, check_url
+from paywatch.core.webhooks import new_secret
 
 EventType = Literal[
     "*", "payment.created", "payment.detected", "payment.confirmed", "payment.expired",

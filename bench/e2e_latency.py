@@ -41,7 +41,7 @@ from bench.solana_watcher import create_payments, database, store_and_key
 from db import webhooks
 from db.embedded import EmbeddedPostgres, with_database
 from db.pool import create_pool
-from paywatch.settings import Settings
+from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from watcher.solana.service import SolanaWatcher, WatcherConfig

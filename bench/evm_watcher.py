@@ -32,8 +32,8 @@ from api.app import build_app
 from bench.solana_watcher import database
 from db.embedded import EmbeddedPostgres, with_database
 from db.pool import create_pool
-from paywatch.evm import EvmChain, EvmToken
-from paywatch.settings import Settings
+from paywatch.core.evm import EvmChain, EvmToken
+from paywatch.core.settings import Settings
 from tests.evm.anvil import CHAIN_ID, Anvil, anvil_process
 from tests.evm.conftest import make_evm_store
 from watcher.evm.service import EvmWatcher

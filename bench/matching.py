@@ -32,11 +32,11 @@ from solders.keypair import Keypair
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.app import build_app
+from bench.seed import count_by_status
 from bench.solana_watcher import create_payments, database, store_and_key
 from db.embedded import EmbeddedPostgres, with_database
 from db.pool import create_pool
-from db.seed import count_by_status
-from paywatch.settings import Settings
+from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from watcher.solana.matcher import OpenPayment, match_transaction

@@ -33,14 +33,14 @@ from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 
 from api.app import build_app
+from bench.seed import seed_payments, sol_quote
 from db import api_keys, stores
 from db.embedded import EmbeddedPostgres, ensure_database, with_database
 from db.migrator import Migrator
 from db.payments import get_payment_public
 from db.pool import connect, create_pool
-from db.seed import seed_payments, sol_quote
-from paywatch.apikeys import display_prefix, generate_key, hash_key
-from paywatch.settings import Settings
+from paywatch.core.apikeys import display_prefix, generate_key, hash_key
+from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from watcher.solana.service import SolanaWatcher, WatcherConfig

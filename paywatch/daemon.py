@@ -19,12 +19,12 @@ from aiohttp import web
 from api.app import build_app
 from db.migrator import MigrationError, Migrator, load_migrations
 from paywatch import __version__
+from paywatch.core.evm import EvmChain
+from paywatch.core.metrics import BUILD_INFO
+from paywatch.core.pricing import build_quote_service
+from paywatch.core.settings import Settings
 from paywatch.database import open_database
-from paywatch.evm import EvmChain
 from paywatch.jobs import build_scheduler
-from paywatch.metrics import BUILD_INFO
-from paywatch.pricing import build_quote_service
-from paywatch.settings import Settings
 from watcher.evm.service import EvmWatcher
 from watcher.leader import lead
 from watcher.solana.service import SolanaWatcher, WatcherConfig

@@ -11,8 +11,8 @@ import asyncpg
 
 from db.embedded import EmbeddedPostgres
 from db.pool import create_pool
-from paywatch.redact import mask_url
-from paywatch.settings import Settings
+from paywatch.core.redact import mask_url
+from paywatch.core.settings import Settings
 
 log = logging.getLogger("paywatch.db")
 

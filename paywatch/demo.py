@@ -33,11 +33,11 @@ from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 
 from db import api_keys, stores
-from paywatch.apikeys import DEFAULT_SCOPES, display_prefix, generate_key, hash_key
+from paywatch.core.apikeys import DEFAULT_SCOPES, display_prefix, generate_key, hash_key
+from paywatch.core.settings import Settings
+from paywatch.core.webhooks import SIGNATURE_HEADER, WebhookVerificationError, verify_signature
 from paywatch.daemon import run_daemon
 from paywatch.database import open_database
-from paywatch.settings import Settings
-from paywatch.webhooks import SIGNATURE_HEADER, WebhookVerificationError, verify_signature
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 

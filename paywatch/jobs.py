@@ -20,10 +20,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from db import idempotency, stores
 from db.pool import DATABASE_ERRORS
-from paywatch.metrics import JOB_DURATION, JOB_RUNS
-from paywatch.pricing import PriceUnavailable, QuoteService
-from paywatch.settings import Settings
-from paywatch.sweeps import expire_payments, invalidate_payments, purge_events
+from paywatch.core.metrics import JOB_DURATION, JOB_RUNS
+from paywatch.core.pricing import PriceUnavailable, QuoteService
+from paywatch.core.settings import Settings
+from paywatch.services.sweeps import expire_payments, invalidate_payments, purge_events
 from watcher.webhooks import Dispatcher
 
 log = logging.getLogger("paywatch.jobs")

@@ -1,7 +1,7 @@
 """Structured logging: JSON lines in production, readable lines on a terminal.
 
 Call sites pass fields with `extra={...}`; both formats print every field. Secrets never reach
-a log call (call sites mask URLs with paywatch.redact), and both formatters pass the message,
+a log call (call sites mask URLs with paywatch.core.redact), and both formatters pass the message,
 every string field and any traceback through `redact_text` as well, so a URL or API key that
 a library quotes in an exception is masked too.
 
@@ -21,8 +21,8 @@ from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
 
-from paywatch.metrics import HTTP_MALFORMED
-from paywatch.redact import redact_text
+from paywatch.core.metrics import HTTP_MALFORMED
+from paywatch.core.redact import redact_text
 
 # Attributes every LogRecord has; anything else on a record is a structured field.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {

@@ -34,9 +34,8 @@ from spl.token.instructions import (
 )
 from spl.token.models import InitializeMint2Params, MintToParams, TransferCheckedParams
 
-from paywatch.money import parse_units
-from paywatch.solanapay import parse_transfer_url
 from simnet.lookup import create_table, extend_table
+from simnet.payurl import PayUrlError, base_units, read_transfer_url
 
 MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 CONFIRM_TIMEOUT_S = 30.0
@@ -130,24 +129,25 @@ class Wallet:
                                  mint_authority=self.pubkey, amount=amount))])
 
     async def pay(self, url: str) -> str:
-        request = parse_transfer_url(url)
+        try:
+            request = read_transfer_url(url)
+        except PayUrlError as exc:
+            raise WalletError(str(exc)) from None
         if request.amount is None:
             raise WalletError("the transfer request has no amount; simnet's wallet pays "
                               "only requests that name one")
-        recipient = Pubkey.from_string(request.recipient)
-        refs = [AccountMeta(Pubkey.from_string(r), is_signer=False, is_writable=False)
-                for r in request.references]
+        recipient = request.recipient
+        refs = [AccountMeta(r, is_signer=False, is_writable=False) for r in request.references]
         ixs = [set_compute_unit_limit(200_000), set_compute_unit_price(1)]
         if request.memo:
             ixs.append(Instruction(MEMO_PROGRAM, request.memo.encode(), []))
         if request.spl_token is None:
-            lamports = parse_units(request.amount, 9)
+            lamports = base_units(request.amount, 9)
             ix = transfer(TransferParams(from_pubkey=self.pubkey, to_pubkey=recipient,
                                          lamports=lamports))
             ixs.append(Instruction(ix.program_id, ix.data, [*ix.accounts, *refs]))
         else:
-            ixs += await self._spl_transfer(recipient, Pubkey.from_string(request.spl_token),
-                                            request.amount, refs)
+            ixs += await self._spl_transfer(recipient, request.spl_token, request.amount, refs)
         return await self.send(ixs)
 
     async def _spl_transfer(self, recipient: Pubkey, mint: Pubkey, amount: str,
@@ -160,7 +160,7 @@ class Wallet:
         dest = get_associated_token_address(recipient, mint, program)
         ix = transfer_checked(TransferCheckedParams(
             program_id=program, source=source, mint=mint, dest=dest, owner=self.pubkey,
-            amount=parse_units(amount, decimals), decimals=decimals))
+            amount=base_units(amount, decimals), decimals=decimals))
         return [create_idempotent_associated_token_account(self.pubkey, recipient, mint,
                                                            program),
                 Instruction(ix.program_id, ix.data, [*ix.accounts, *refs])]

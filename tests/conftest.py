@@ -18,7 +18,7 @@ from solders.keypair import Keypair
 
 from api.app import build_app
 from db.pool import create_pool
-from paywatch.settings import Settings
+from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from tests.pg import DatabaseFactory, server_dsn
@@ -98,7 +98,7 @@ async def make_store(pool: asyncpg.Pool, slug: str, scopes: list[str] | None = N
                      recipient: str = RECIPIENT) -> tuple[dict[str, str], asyncpg.Record]:
     """A store accepting SOL and USDC on Solana, and auth headers for a key of it."""
     from db import api_keys, stores
-    from paywatch.apikeys import DEFAULT_SCOPES, display_prefix, generate_key, hash_key
+    from paywatch.core.apikeys import DEFAULT_SCOPES, display_prefix, generate_key, hash_key
 
     async with pool.acquire() as conn:
         store = await stores.insert_store(conn, slug, slug.title(), recipient)

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from api.health import CHAIN_STALE_S
 from db import chain_health
-from paywatch.evm import EvmChain
+from paywatch.core.evm import EvmChain
 from simnet.server import SimnetServer
 from tests.conftest import api_client
 from watcher.solana.service import SolanaWatcher, WatcherConfig

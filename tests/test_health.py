@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import build_app
 from db.pool import create_pool
-from paywatch.settings import Settings
+from paywatch.core.settings import Settings
 from tests.conftest import api_client
 from tests.pg import DatabaseFactory, database_name
 

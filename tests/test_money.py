@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from paywatch.money import (
+from paywatch.core.money import (
     CURRENCIES,
     MAX_BASE_UNITS,
     currency_code,

@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from paywatch.settings import Settings, SettingsError, load_settings
+from paywatch.core.settings import Settings, SettingsError, load_settings
 from tests.conftest import api_client
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from paywatch.webhooks import sign
+from paywatch.core.webhooks import sign
 from tests.conftest import ROOT, clean_env, free_port
 
 

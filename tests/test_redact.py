@@ -1,5 +1,5 @@
 """Secrets in URLs never leave the process: `config show`, /metrics labels, the RPC pool's and
-the WebSocket streams' log lines all go through paywatch.redact.mask_url."""
+the WebSocket streams' log lines all go through paywatch.core.redact.mask_url."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from paywatch.core.redact import mask_url, redact_text
 from paywatch.logs import JsonFormatter
-from paywatch.redact import mask_url, redact_text
 from tests.conftest import PAYWATCH, clean_env
 from watcher.evm.heads import HeadStream
 from watcher.rpc import RpcPool, RpcUnavailable

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from paywatch.settings import SettingsError, load_settings
+from paywatch.core.settings import SettingsError, load_settings
 from tests.conftest import PAYWATCH, clean_env
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from paywatch.settlement import (
+from paywatch.core.settlement import (
     Decision,
     PaymentFacts,
     TransferFact,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from solders.pubkey import Pubkey
 
-from paywatch.solanapay import (
+from paywatch.core.solanapay import (
     MAX_URL_LENGTH,
     SolanaPayError,
     TransferRequest,

@@ -17,8 +17,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from db import events
-from paywatch import ssrf
-from paywatch.ssrf import UnsafeUrl, check_url
+from paywatch.core import ssrf
+from paywatch.core.ssrf import UnsafeUrl, check_url
 from tests.test_webhook_delivery import Clock, Receiver, endpoint
 from watcher.webhooks import Dispatcher
 

@@ -8,7 +8,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from db.pool import create_pool
-from paywatch.sweeps import expire_payments, invalidate_payments
+from paywatch.services.sweeps import expire_payments, invalidate_payments
 
 
 async def make_payments(api: TestClient, headers: dict[str, str], count: int) -> None:
@@ -58,7 +58,7 @@ async def test_sweeps_leave_fresh_payments_and_invalidate_stale_detections(
 
 async def test_old_settled_events_are_purged_and_pending_ones_kept(
         pool: asyncpg.Pool, api: TestClient, merchant: dict[str, str]) -> None:
-    from paywatch.sweeps import purge_events
+    from paywatch.services.sweeps import purge_events
 
     await make_payments(api, merchant, 3)  # three payment.created events
     await pool.execute("UPDATE events SET created_at = now() - interval '100 days', "
@@ -78,9 +78,9 @@ async def test_the_price_refresh_job_warms_every_pair_a_store_quotes(
         pool: asyncpg.Pool, merchant: dict[str, str]) -> None:
     import aiohttp
 
+    from paywatch.core.pricing import build_quote_service
+    from paywatch.core.settings import Settings
     from paywatch.jobs import refresh_prices
-    from paywatch.pricing import build_quote_service
-    from paywatch.settings import Settings
 
     async with aiohttp.ClientSession() as session:
         everything = build_quote_service(Settings(_env_file=None), session)

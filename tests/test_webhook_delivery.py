@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from db import events, webhooks
-from paywatch.webhooks import SIGNATURE_HEADER, verify_signature
+from paywatch.core.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.conftest import make_store
 from watcher.webhooks import Dispatcher
 

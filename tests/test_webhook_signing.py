@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from paywatch.ssrf import UnsafeUrl, check_url
-from paywatch.webhooks import (
+from paywatch.core.ssrf import UnsafeUrl, check_url
+from paywatch.core.webhooks import (
     WebhookVerificationError,
     new_secret,
     next_attempt,

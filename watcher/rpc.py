@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from paywatch.metrics import RPC_LATENCY, RPC_REQUESTS
-from paywatch.redact import mask_url, redact_text
+from paywatch.core.metrics import RPC_LATENCY, RPC_REQUESTS
+from paywatch.core.redact import mask_url, redact_text
 
 log = logging.getLogger("paywatch.watcher.rpc")
 

@@ -30,11 +30,11 @@ from aiohttp.abc import AbstractResolver
 from db import events, webhooks
 from db.pool import DATABASE_ERRORS
 from paywatch import __version__
-from paywatch.metrics import WEBHOOK_DELIVERIES
-from paywatch.ssrf import REFUSED, RefusedAddress, UnsafeUrl, check_literal, delivery_session
-from paywatch.webhooks import SIGNATURE_HEADER, next_attempt, sign
+from paywatch.core.metrics import WEBHOOK_DELIVERIES
+from paywatch.core.ssrf import REFUSED, RefusedAddress, UnsafeUrl, check_literal, delivery_session
+from paywatch.core.webhooks import SIGNATURE_HEADER, next_attempt, sign
 
-log = logging.getLogger("paywatch.webhooks")
+log = logging.getLogger("paywatch.core.webhooks")
 # A claimed delivery is someone's for this long; a process killed mid-delivery leaves it to be
 # claimed again when the lease runs out (so: at least once, never lost).
 LEASE = timedelta(minutes=2)
@@ -50,7 +50,7 @@ def utc_now() -> datetime:
 
 class Dispatcher:
     """Delivers through its own session, whose resolver pins checked addresses (see
-    paywatch.ssrf). A caller's session is accepted only with allow_private (tests, benches,
+    paywatch.core.ssrf). A caller's session is accepted only with allow_private (tests, benches,
     the demo), where there is nothing to refuse; close with `aclose()` or `async with`."""
 
     def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession | None = None, *,

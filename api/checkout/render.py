@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from api.checkout.view import CheckoutView
-from paywatch.money import format_units, is_currency, quantize_fiat
+from paywatch.core.money import format_units, is_currency, quantize_fiat
 
 # Seconds between reloads for a browser without JavaScript while the payment is open.
 NO_JS_REFRESH_S = 10

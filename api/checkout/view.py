@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from paywatch.money import format_units
-from paywatch.states import OPEN_PAYMENT
+from paywatch.core.money import format_units
+from paywatch.core.states import OPEN_PAYMENT
 
 # Final for the page: nothing the chain does can change what the customer should do next.
 FINAL_STATUSES = ("confirmed", "cancelled", "invalid")

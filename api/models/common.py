@@ -18,8 +18,8 @@ from pydantic import (
     model_validator,
 )
 
-from paywatch.money import parse_fiat
-from paywatch.validation import solana_address
+from paywatch.core.money import parse_fiat
+from paywatch.core.validation import solana_address
 
 MAX_FIAT = Decimal("1000000000")  # a billion in any currency is not a checkout
 
@@ -144,7 +144,7 @@ Money = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type
 
 
 def _currency(value: str) -> str:
-    from paywatch.money import is_currency
+    from paywatch.core.money import is_currency
 
     code = value.upper()
     if not is_currency(code):

@@ -22,7 +22,7 @@ from api.models.common import (
 )
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
-# Kept equal to paywatch.states.ORDER_STATUSES (a test checks): Literal needs the words here.
+# Kept equal to paywatch.core.states.ORDER_STATUSES (a test checks): Literal needs the words here.
 OrderStatus = Literal["pending_payment", "paid", "fulfilled", "shipped", "delivered",
                       "cancelled", "refunded"]
 

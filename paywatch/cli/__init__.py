@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_simnet(commands: argparse._SubParsersAction) -> None:
     try:
-        from simnet.cli import add_simnet_parser
+        from paywatch.cli.simnet import add_simnet_parser
     except ImportError:  # simnet is optional at run time (a production image may leave it out)
         return
     add_simnet_parser(commands)

@@ -9,17 +9,17 @@ import sys
 import asyncpg
 
 from db import api_keys, audit, stores
-from paywatch.apikeys import (
+from paywatch.cli.common import CommandError, add_command, with_connection
+from paywatch.cli.evm import add_evm_command
+from paywatch.core.apikeys import (
     DEFAULT_SCOPES,
     display_prefix,
     generate_key,
     hash_key,
     parse_scopes,
 )
-from paywatch.cli.common import CommandError, add_command, with_connection
-from paywatch.cli.evm import add_evm_command
-from paywatch.money import parse_fiat
-from paywatch.validation import solana_address
+from paywatch.core.money import parse_fiat
+from paywatch.core.validation import solana_address
 
 ACTOR = "cli"
 

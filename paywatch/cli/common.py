@@ -11,9 +11,9 @@ from typing import TypeVar
 import asyncpg
 
 from db.migrator import MigrationError
+from paywatch.core.settings import Settings, SettingsError, load_settings
 from paywatch.database import open_database
 from paywatch.logs import configure_logging
-from paywatch.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ import asyncpg
 from db import audit, stores
 from db import evm as db_evm
 from paywatch.cli.common import CommandError, add_command, settings_or_exit, with_connection
-from paywatch.evm import EvmChain, checksum, validate_xpub
+from paywatch.core.evm import EvmChain, checksum, validate_xpub
 
 ACTOR = "cli"
 

@@ -278,7 +278,7 @@ NOT_NULL_STORE_FIELDS = [
 async def test_null_for_a_store_field_that_cannot_be_null_is_422(
         pool: asyncpg.Pool, field: str) -> None:
     from db import api_keys
-    from paywatch.apikeys import display_prefix, generate_key, hash_key
+    from paywatch.core.apikeys import display_prefix, generate_key, hash_key
 
     key = generate_key()
     async with pool.acquire() as conn:
@@ -343,7 +343,7 @@ async def test_every_request_is_503_while_the_database_port_is_closed() -> None:
     pool = await create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", min_size=0)
     try:
         async with api_client(pool) as api:
-            from paywatch.apikeys import generate_key
+            from paywatch.core.apikeys import generate_key
             await _assert_all_unavailable(api, {"Authorization": f"Bearer {generate_key()}"})
     finally:
         await pool.close()
@@ -366,7 +366,7 @@ async def test_every_request_is_503_while_the_database_host_is_silent(
     pool = await create_pool(f"postgresql://postgres@127.0.0.1:{port}/none", min_size=0)
     try:
         async with api_client(pool) as api:
-            from paywatch.apikeys import generate_key
+            from paywatch.core.apikeys import generate_key
             await _assert_all_unavailable(api, {"Authorization": f"Bearer {generate_key()}"})
     finally:
         await pool.close()

@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from api.models.orders import OrderStatus
-from paywatch.states import ORDER_STATUSES
+from paywatch.core.states import ORDER_STATUSES
 from tests.conftest import RECIPIENT, make_store
 
 ORDER: dict[str, Any] = {

@@ -9,7 +9,7 @@ from decimal import Decimal
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from paywatch.solanapay import parse_transfer_url
+from paywatch.core.solanapay import parse_transfer_url
 from tests.conftest import RECIPIENT, USDC_MINT, api_client, make_store
 
 

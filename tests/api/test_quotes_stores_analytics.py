@@ -8,7 +8,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from db import api_keys
-from paywatch.apikeys import display_prefix, generate_key, hash_key
+from paywatch.core.apikeys import display_prefix, generate_key, hash_key
 from tests.conftest import RECIPIENT, USDC_MINT, make_store
 
 

@@ -7,7 +7,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from paywatch.webhooks import SIGNATURE_HEADER, verify_signature
+from paywatch.core.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.conftest import api_client, make_store
 from watcher.webhooks import Dispatcher
 

@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from api.checkout.view import remainder_url
-from paywatch.money import format_units
-from paywatch.sweeps import expire_payments
+from paywatch.core.money import format_units
+from paywatch.services.sweeps import expire_payments
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from tests.conftest import ROOT, make_store

@@ -17,7 +17,7 @@ from api.app import build_app
 from api.checkout import routes
 from api.checkout.hub import CheckoutHub
 from api.checkout.routes import CHECKOUT_HUB
-from paywatch.settings import Settings
+from paywatch.core.settings import Settings
 from tests.checkout.test_page import create_payment
 from tests.conftest import api_client, free_port
 

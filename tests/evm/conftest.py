@@ -19,8 +19,8 @@ from bip_utils import Bip39SeedGenerator, Bip44, Bip44Coins
 from api.app import build_app
 from db import evm as db_evm
 from db import stores
-from paywatch.evm import EvmChain, EvmToken
-from paywatch.settings import Settings
+from paywatch.core.evm import EvmChain, EvmToken
+from paywatch.core.settings import Settings
 from tests.conftest import make_store
 from tests.evm.anvil import CHAIN_ID, Anvil, anvil_process
 from watcher.evm.service import EvmWatcher

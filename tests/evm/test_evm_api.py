@@ -10,7 +10,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 from bip_utils import Bip39SeedGenerator, Bip44, Bip44Changes, Bip44Coins
 
-from paywatch.evm import derive_address
+from paywatch.core.evm import derive_address
 from tests.evm.conftest import MNEMONIC, XPUB, EvmHarness, make_evm_store
 
 # The BIP39 test vector's first Ethereum address (m/44'/60'/0'/0/0), as every wallet shows it.
@@ -80,7 +80,7 @@ async def test_concurrent_shared_payments_never_share_an_amount(evm: EvmHarness)
 
 async def _admin(pool: asyncpg.Pool) -> dict[str, str]:
     from db import api_keys
-    from paywatch.apikeys import display_prefix, generate_key, hash_key
+    from paywatch.core.apikeys import display_prefix, generate_key, hash_key
 
     key = generate_key()
     async with pool.acquire() as conn:

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from paywatch.evm import (
+from paywatch.core.evm import (
     TRANSFER_TOPIC,
     EvmChain,
     InvalidAddress,
@@ -17,8 +17,8 @@ from paywatch.evm import (
     hex_int,
     topic_address,
 )
-from paywatch.payments import unique_amount
-from paywatch.settings import SettingsError, load_settings
+from paywatch.core.payments import unique_amount
+from paywatch.core.settings import SettingsError, load_settings
 from watcher.evm.chain import parse_block, parse_header, parse_logs
 from watcher.evm.matcher import match
 

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from paywatch.pricing.errors import PriceUnavailable
+from paywatch.core.pricing.errors import PriceUnavailable
 from tests.pricing.conftest import Answer, Clock, Providers
 from tests.pricing.test_prices import book
 

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
-from paywatch.pricing.cfv import CfvPolicy, Tier, valuation
-from paywatch.pricing.fair_value import (
+from paywatch.core.pricing.cfv import CfvPolicy, Tier, valuation
+from paywatch.core.pricing.fair_value import (
     FairValue,
     FairValueMissing,
     FormulaFairValues,

@@ -10,9 +10,9 @@ from decimal import Decimal as D
 import aiohttp
 import pytest
 
-from paywatch.pricing.errors import NotPriced, PriceUnavailable
-from paywatch.pricing.prices import PriceBook, median
-from paywatch.pricing.sources import CoinGeckoSource, KrakenSource, Reading, StaticSource
+from paywatch.core.pricing.errors import NotPriced, PriceUnavailable
+from paywatch.core.pricing.prices import PriceBook, median
+from paywatch.core.pricing.sources import CoinGeckoSource, KrakenSource, Reading, StaticSource
 from tests.pricing.conftest import Answer, Clock, Providers
 
 

@@ -11,18 +11,18 @@ import aiohttp
 import pytest
 
 from api.models.quotes import QuoteOut
-from paywatch.pricing import (
+from paywatch.core.pricing import (
     CfvPolicy,
     NotPriced,
     PriceUnavailable,
     QuoteError,
     build_quote_service,
 )
-from paywatch.pricing.fair_value import StaticFairValues
-from paywatch.pricing.prices import PriceBook
-from paywatch.pricing.quote import QuoteService, discounted
-from paywatch.pricing.sources import StaticSource
-from paywatch.settings import Settings
+from paywatch.core.pricing.fair_value import StaticFairValues
+from paywatch.core.pricing.prices import PriceBook
+from paywatch.core.pricing.quote import QuoteService, discounted
+from paywatch.core.pricing.sources import StaticSource
+from paywatch.core.settings import Settings
 from tests.pricing.conftest import Answer, Clock, Providers
 
 DEFAULT = CfvPolicy()

@@ -9,9 +9,9 @@ from decimal import Decimal as D
 import aiohttp
 import pytest
 
-from paywatch.money import decimal_str
-from paywatch.pricing.http import SourceError, Unsupported, positive_decimal
-from paywatch.pricing.sources import CoinGeckoSource, KrakenSource, StaticSource
+from paywatch.core.money import decimal_str
+from paywatch.core.pricing.http import SourceError, Unsupported, positive_decimal
+from paywatch.core.pricing.sources import CoinGeckoSource, KrakenSource, StaticSource
 from tests.pricing.conftest import Answer, Providers, kraken_ticker
 
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paywatch.pricing.cfv import CfvPolicy, valuation
-from paywatch.pricing.fair_value import FairValue
-from paywatch.pricing.quote import discounted
+from paywatch.core.pricing.cfv import CfvPolicy, valuation
+from paywatch.core.pricing.fair_value import FairValue
+from paywatch.core.pricing.quote import discounted
 
 positive = st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("1000000"), places=6)
 caps = st.decimals(min_value=Decimal(0), max_value=Decimal(100), places=2)

@@ -9,8 +9,8 @@ from decimal import Decimal, localcontext
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paywatch.money import fiat_to_base_units, format_units, parse_units
-from paywatch.payments import shared_amount_step, unique_amount
+from paywatch.core.money import fiat_to_base_units, format_units, parse_units
+from paywatch.core.payments import shared_amount_step, unique_amount
 
 decimals = st.integers(min_value=0, max_value=18)
 fiat = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("99999999"), places=8)

@@ -12,8 +12,15 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from paywatch.settlement import COUNTED, FINAL_STATUSES, LIVE, PaymentFacts, TransferFact, decide
-from paywatch.states import PAYMENT_EXCEPTIONS, PAYMENT_STATUSES, PAYMENT_TRANSITIONS
+from paywatch.core.settlement import (
+    COUNTED,
+    FINAL_STATUSES,
+    LIVE,
+    PaymentFacts,
+    TransferFact,
+    decide,
+)
+from paywatch.core.states import PAYMENT_EXCEPTIONS, PAYMENT_STATUSES, PAYMENT_TRANSITIONS
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 DUE = 1_000_000

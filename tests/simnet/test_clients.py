@@ -28,8 +28,8 @@ from solders.transaction import VersionedTransaction
 from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import get_associated_token_address
 
-from paywatch.solanapay import build_transfer_url
-from simnet.cli import add_simnet_parser
+from paywatch.cli.simnet import add_simnet_parser
+from paywatch.core.solanapay import build_transfer_url
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 

@@ -21,7 +21,7 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 from spl.token.constants import TOKEN_2022_PROGRAM_ID
 
-from paywatch.solanapay import build_transfer_url
+from paywatch.core.solanapay import build_transfer_url
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from tests.simnet.test_shapes import assert_covers, fixture

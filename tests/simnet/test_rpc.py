@@ -11,7 +11,7 @@ from solders.keypair import Keypair
 from solders.signature import Signature
 from spl.token.instructions import get_associated_token_address
 
-from paywatch.solanapay import build_transfer_url
+from paywatch.core.solanapay import build_transfer_url
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from solders.keypair import Keypair
 
-from paywatch.solanapay import build_transfer_url
+from paywatch.core.solanapay import build_transfer_url
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from paywatch.settings import Settings
+from paywatch.core.settings import Settings
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from solders.system_program import TransferParams, transfer
 from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import get_associated_token_address
 
-from paywatch.solanapay import build_transfer_url
+from paywatch.core.solanapay import build_transfer_url
 from simnet.methods import Methods
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet

@@ -50,7 +50,7 @@ async def test_sol_and_usdc_paid_exactly_are_confirmed(h: Harness) -> None:
 
 
 async def test_underpaid_then_topped_up_and_overpaid(h: Harness) -> None:
-    from paywatch.solanapay import build_transfer_url
+    from paywatch.core.solanapay import build_transfer_url
 
     await h.start_watcher()
     short = await h.create("30")
@@ -78,7 +78,7 @@ async def test_underpaid_then_topped_up_and_overpaid(h: Harness) -> None:
 async def test_wrong_payments_are_recorded_as_rejected(h: Harness) -> None:
     from solders.keypair import Keypair
 
-    from paywatch.solanapay import build_transfer_url
+    from paywatch.core.solanapay import build_transfer_url
 
     await h.start_watcher()
     memo = await h.create("30", memo="ORD-9")
@@ -235,7 +235,7 @@ async def test_a_thousand_payments_paid_concurrently_confirm_exactly_once(h: Har
 async def test_reconciliation_finds_money_sent_to_the_wrong_wallet(h: Harness) -> None:
     from solders.keypair import Keypair
 
-    from paywatch.solanapay import build_transfer_url
+    from paywatch.core.solanapay import build_transfer_url
 
     await h.start_watcher()
     soon = await h.create("30", expires_in=60)  # close to expiry: reconciled by reference
@@ -298,7 +298,7 @@ async def test_the_tracker_reverts_a_transfer_whose_transaction_vanished(h: Harn
     ghost = base58.b58encode(bytes(range(64))).decode()
     async with h.pool.acquire() as conn, conn.transaction():
         from db import transfers
-        from paywatch.payment_updates import resettle
+        from paywatch.services.payment_updates import resettle
 
         await transfers.insert_transfer(conn, {
             "chain": "solana", "tx_id": ghost, "index": 0, "payment_id": payment_id,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from paywatch.evm import TRANSFER_TOPIC, checksum, hex_int, topic_address
+from paywatch.core.evm import TRANSFER_TOPIC, checksum, hex_int, topic_address
 
 log = logging.getLogger("paywatch.watcher.evm")
 HASH = re.compile(r"0x[0-9a-f]{64}")

@@ -17,9 +17,9 @@ from typing import Any
 
 import aiohttp
 
-from paywatch.evm import TRANSFER_TOPIC
-from paywatch.metrics import NOTIFICATIONS, WS_RECONNECTS
-from paywatch.redact import mask_url, redact_text
+from paywatch.core.evm import TRANSFER_TOPIC
+from paywatch.core.metrics import NOTIFICATIONS, WS_RECONNECTS
+from paywatch.core.redact import mask_url, redact_text
 from watcher.evm.chain import Seen, parse_logs
 
 log = logging.getLogger("paywatch.watcher.evm.heads")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from paywatch.evm import EvmChain
+from paywatch.core.evm import EvmChain
 from watcher.evm.chain import Seen
 
 OPEN_FIRST = {"pending": 0, "detected": 1, "expired": 2}

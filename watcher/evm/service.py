@@ -28,15 +28,15 @@ import asyncpg
 from db import evm as db_evm
 from db import transfers as db_transfers
 from db.pool import DATABASE_ERRORS
-from paywatch.evm import TRANSFER_TOPIC, EvmChain
-from paywatch.metrics import (
+from paywatch.core.evm import TRANSFER_TOPIC, EvmChain
+from paywatch.core.metrics import (
     EVM_BLOCKS,
     EVM_HEAD_LAG,
     EVM_REORG_DEPTH,
     EVM_REORGS,
     TRANSFERS_REJECTED,
 )
-from paywatch.payment_updates import resettle
+from paywatch.services.payment_updates import resettle
 from watcher.evm.chain import (
     Block,
     Header,

@@ -18,7 +18,7 @@ import asyncpg
 
 from db import watch
 from db.pool import DATABASE_ERRORS
-from paywatch.metrics import OPEN_PAYMENTS
+from paywatch.core.metrics import OPEN_PAYMENTS
 from watcher.solana.matcher import OpenPayment
 
 log = logging.getLogger("paywatch.watcher.solana.index")

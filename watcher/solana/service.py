@@ -22,8 +22,8 @@ import asyncpg
 from db import transfers as db_transfers
 from db import watch
 from db.pool import DATABASE_ERRORS
-from paywatch.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG, TRANSFERS_REJECTED
-from paywatch.payment_updates import resettle
+from paywatch.core.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG, TRANSFERS_REJECTED
+from paywatch.services.payment_updates import resettle
 from watcher.health import HealthStamp
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
 from watcher.solana.accounts import watched_accounts

@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from paywatch.metrics import NOTIFICATIONS, WS_RECONNECTS
-from paywatch.redact import mask_url, redact_text
+from paywatch.core.metrics import NOTIFICATIONS, WS_RECONNECTS
+from paywatch.core.redact import mask_url, redact_text
 
 log = logging.getLogger("paywatch.watcher.solana.stream")
 CHAIN = "solana"

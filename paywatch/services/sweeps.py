@@ -10,7 +10,7 @@ import asyncpg
 
 from db import sweeps
 
-log = logging.getLogger("paywatch.sweeps")
+log = logging.getLogger("paywatch.services.sweeps")
 BATCH = 5_000
 
 Batch = Callable[[asyncpg.Connection, int], Awaitable[int]]

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
-from paywatch.pricing.cfv import DEFAULT_TIERS, CfvPolicy, Tier, Valuation, valuation
-from paywatch.pricing.errors import NotPriced, PriceUnavailable, PricingError, QuoteError
-from paywatch.pricing.fair_value import (
+from paywatch.core.pricing.cfv import DEFAULT_TIERS, CfvPolicy, Tier, Valuation, valuation
+from paywatch.core.pricing.errors import NotPriced, PriceUnavailable, PricingError, QuoteError
+from paywatch.core.pricing.fair_value import (
     FairValue,
     FairValueMissing,
     FairValueSource,
@@ -22,10 +22,10 @@ from paywatch.pricing.fair_value import (
     StaticFairValues,
     network_power_fair_value,
 )
-from paywatch.pricing.prices import MarketPrice, Observation, PriceBook
-from paywatch.pricing.quote import Quote, QuoteService
-from paywatch.pricing.sources import CoinGeckoSource, KrakenSource, PriceSource, StaticSource
-from paywatch.settings import Settings
+from paywatch.core.pricing.prices import MarketPrice, Observation, PriceBook
+from paywatch.core.pricing.quote import Quote, QuoteService
+from paywatch.core.pricing.sources import CoinGeckoSource, KrakenSource, PriceSource, StaticSource
+from paywatch.core.settings import Settings
 
 __all__ = [
     "DEFAULT_TIERS", "CfvPolicy", "FairValue", "FairValueMissing", "MarketPrice", "NotPriced",
@@ -34,7 +34,7 @@ __all__ = [
     "utc_now", "valuation",
 ]
 
-log = logging.getLogger("paywatch.pricing")
+log = logging.getLogger("paywatch.core.pricing")
 
 
 def utc_now() -> datetime:

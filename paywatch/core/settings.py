@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from paywatch.evm import EvmChain
-from paywatch.redact import mask_url, redact_text
+from paywatch.core.evm import EvmChain
+from paywatch.core.redact import mask_url, redact_text
 
 Commitment = Literal["processed", "confirmed", "finalized"]
 LogFormat = Literal["json", "console"]

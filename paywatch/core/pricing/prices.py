@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 
-from paywatch.pricing.errors import NotPriced, PriceUnavailable
-from paywatch.pricing.http import SourceError, Unsupported, to_price_scale
-from paywatch.pricing.singleflight import SingleFlight
-from paywatch.pricing.sources import PriceSource
+from paywatch.core.pricing.errors import NotPriced, PriceUnavailable
+from paywatch.core.pricing.http import SourceError, Unsupported, to_price_scale
+from paywatch.core.pricing.singleflight import SingleFlight
+from paywatch.core.pricing.sources import PriceSource
 
-log = logging.getLogger("paywatch.pricing")
+log = logging.getLogger("paywatch.core.pricing")
 
 Clock = Callable[[], datetime]
 MAX_COOLDOWN = timedelta(seconds=10)

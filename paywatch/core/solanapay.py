@@ -25,8 +25,8 @@ from urllib.parse import parse_qsl, quote
 
 from solders.pubkey import Pubkey
 
-from paywatch.money import format_units, parse_units
-from paywatch.validation import solana_address
+from paywatch.core.money import format_units, parse_units
+from paywatch.core.validation import solana_address
 
 SCHEME = "solana:"
 MAX_URL_LENGTH = 2048

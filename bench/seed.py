@@ -55,8 +55,8 @@ async def sol_quote() -> dict[str, Any]:
 
     import aiohttp
 
-    from paywatch.pricing import CfvPolicy, build_quote_service
-    from paywatch.settings import Settings
+    from paywatch.core.pricing import CfvPolicy, build_quote_service
+    from paywatch.core.settings import Settings
 
     async with aiohttp.ClientSession() as session:
         service = build_quote_service(Settings(_env_file=None), session)

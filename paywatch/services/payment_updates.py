@@ -11,10 +11,10 @@ import asyncpg
 
 from db import events, transfers
 from db.payments import mark_order_paid
-from paywatch.metrics import PAYMENTS_CONFIRMED, SECONDS_TO_CONFIRM
-from paywatch.settlement import Decision, PaymentFacts, TransferFact, decide, tolerance_units
+from paywatch.core.metrics import PAYMENTS_CONFIRMED, SECONDS_TO_CONFIRM
+from paywatch.core.settlement import Decision, PaymentFacts, TransferFact, decide, tolerance_units
 
-log = logging.getLogger("paywatch.settlement")
+log = logging.getLogger("paywatch.core.settlement")
 
 EVENT_FOR_STATUS = {"detected": "payment.detected", "confirmed": "payment.confirmed",
                     "pending": "payment.reverted"}

@@ -22,8 +22,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from paywatch.money import decimal_str
-from paywatch.pricing.fair_value import FairValue, FairValueMissing
+from paywatch.core.money import decimal_str
+from paywatch.core.pricing.fair_value import FairValue, FairValueMissing
 
 Status = Literal["undervalued", "fair", "overvalued"]
 PERCENT_PLACES = Decimal("0.0001")  # valuation_percent is NUMERIC(12,4)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from paywatch.pricing.http import (
+from paywatch.core.pricing.http import (
     HTTP_TIMEOUT,
     SourceError,
     Unsupported,

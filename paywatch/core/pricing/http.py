@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from paywatch.redact import redact_text
+from paywatch.core.redact import redact_text
 
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5)
 MAX_BODY_BYTES = 1 << 20  # a price answer is a few hundred bytes; refuse to buffer a flood

@@ -12,8 +12,8 @@ from typing import Any
 
 from solders.keypair import Keypair
 
-from paywatch.evm import MAX_AMOUNT_BUMP
-from paywatch.solanapay import build_transfer_url
+from paywatch.core.evm import MAX_AMOUNT_BUMP
+from paywatch.core.solanapay import build_transfer_url
 
 
 @dataclass(frozen=True)

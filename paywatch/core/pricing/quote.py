@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
-from paywatch.money import (
+from paywatch.core.money import (
     MAX_BASE_UNITS,
     check_decimals,
     decimal_str,
@@ -28,10 +28,10 @@ from paywatch.money import (
     is_currency,
     quantize_fiat,
 )
-from paywatch.pricing.cfv import CfvPolicy, Status, Valuation, valuation
-from paywatch.pricing.errors import QuoteError
-from paywatch.pricing.fair_value import FairValue, FairValueSource
-from paywatch.pricing.prices import MarketPrice, PriceBook
+from paywatch.core.pricing.cfv import CfvPolicy, Status, Valuation, valuation
+from paywatch.core.pricing.errors import QuoteError
+from paywatch.core.pricing.fair_value import FairValue, FairValueSource
+from paywatch.core.pricing.prices import MarketPrice, PriceBook
 
 RULES = ("fiat due rounded half up to the currency's minor unit, never above the fiat amount; "
          "crypto amount = fiat due / price rounded up to the next base unit")

@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from paywatch.money import decimal_str
-from paywatch.pricing.http import (
+from paywatch.core.money import decimal_str
+from paywatch.core.pricing.http import (
     HTTP_TIMEOUT,
     PRICE_LIMIT,
     PRICE_SCALE,
@@ -34,9 +34,9 @@ from paywatch.pricing.http import (
     get_json,
     positive_decimal,
 )
-from paywatch.pricing.singleflight import SingleFlight
+from paywatch.core.pricing.singleflight import SingleFlight
 
-log = logging.getLogger("paywatch.pricing.cfv")
+log = logging.getLogger("paywatch.core.pricing.cfv")
 
 FORMULA_METRICS = ("community", "annual_tx_value", "annual_tx_count", "developers",
                    "circulating_supply")
