@@ -25,9 +25,20 @@ WHERE typnamespace = 'public'::regnamespace AND typtype = 'd' ORDER BY 1
 """
 
 
+TRIGGERS = """
+SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid) FROM pg_trigger
+WHERE NOT tgisinternal ORDER BY 1, 2
+"""
+FUNCTIONS = """
+SELECT proname, pg_get_functiondef(oid) FROM pg_proc
+WHERE pronamespace = 'public'::regnamespace ORDER BY 1
+"""
+
+
 async def dump_schema(conn: asyncpg.Connection) -> dict[str, list[tuple[object, ...]]]:
     return {
         name: [tuple(r.values()) for r in await conn.fetch(sql)]
         for name, sql in (("columns", COLUMNS), ("constraints", CONSTRAINTS),
-                          ("indexes", INDEXES), ("domains", DOMAINS))
+                          ("indexes", INDEXES), ("domains", DOMAINS),
+                          ("triggers", TRIGGERS), ("functions", FUNCTIONS))
     }
