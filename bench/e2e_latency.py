@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -37,9 +36,9 @@ from solders.keypair import Keypair
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.app import build_app
-from bench.solana_watcher import create_payments, database, store_and_key
+from bench.common import admin_server, database
+from bench.solana_watcher import create_payments, store_and_key
 from db import webhooks
-from db.embedded import EmbeddedPostgres, with_database
 from db.pool import create_pool
 from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
@@ -236,21 +235,13 @@ async def main() -> None:
     parser.add_argument("--split", action="store_true",
                         help="simnet and the payer in processes of their own")
     args = parser.parse_args()
-    embedded = None
-    admin = os.environ.get("PAYWATCH_DATABASE_URL")
-    if not admin:
-        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp()))
-        admin = with_database(await embedded.start(), "postgres")
     lines = []
-    try:
+    async with admin_server() as admin:
         for rate in (int(r) for r in args.rates.split(",")):
             print(f"rate {rate}/s for {args.seconds} s (webhook dispatch every {args.dispatch} s)")
             run = run_rate_split if args.split else run_rate
             lines.append(summary(rate, await run(admin, rate, args)))
             print(lines[-1])
-    finally:
-        if embedded is not None:
-            await embedded.stop()
     print("\n".join(["", *lines]))
 
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,8 +27,7 @@ from aiohttp.test_utils import TestClient, TestServer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.app import build_app
-from bench.solana_watcher import database
-from db.embedded import EmbeddedPostgres, with_database
+from bench.common import admin_server, database
 from db.pool import create_pool
 from paywatch.core.evm import EvmChain, EvmToken
 from paywatch.core.settings import Settings
@@ -150,16 +147,8 @@ async def main() -> None:
     parser.add_argument("--payments", type=int, default=30)
     parser.add_argument("--chunk", type=int, default=500)
     args = parser.parse_args()
-    embedded = None
-    admin = os.environ.get("PAYWATCH_DATABASE_URL")
-    if not admin:
-        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp()))
-        admin = with_database(await embedded.start(), "postgres")
-    try:
+    async with admin_server() as admin:
         await run(admin, args)
-    finally:
-        if embedded is not None:
-            await embedded.stop()
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -32,9 +30,9 @@ from solders.keypair import Keypair
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.app import build_app
+from bench.common import admin_server, database
 from bench.seed import count_by_status
-from bench.solana_watcher import create_payments, database, store_and_key
-from db.embedded import EmbeddedPostgres, with_database
+from bench.solana_watcher import create_payments, store_and_key
 from db.pool import create_pool
 from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
@@ -144,16 +142,8 @@ async def main() -> None:
     parser.add_argument("--txs", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=8)
     args = parser.parse_args()
-    embedded = None
-    admin = os.environ.get("PAYWATCH_DATABASE_URL")
-    if not admin:
-        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp()))
-        admin = with_database(await embedded.start(), "postgres")
-    try:
+    async with admin_server() as admin:
         await run(admin, args)
-    finally:
-        if embedded is not None:
-            await embedded.stop()
 
 
 if __name__ == "__main__":

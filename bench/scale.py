@@ -30,8 +30,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.api_load import GET_LUA, wait_ready, wrk
+from bench.common import database
 from bench.seed import any_payment_id, count_by_status, seed_payments, sol_quote
-from bench.solana_watcher import database, store_and_key
+from bench.solana_watcher import store_and_key
 from db.pool import create_pool
 from paywatch.services.sweeps import expire_payments
 from tests.conftest import free_port

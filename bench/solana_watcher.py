@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -33,12 +30,11 @@ from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 
 from api.app import build_app
+from bench.common import admin_server, database
 from bench.seed import seed_payments, sol_quote
 from db import api_keys, stores
-from db.embedded import EmbeddedPostgres, ensure_database, with_database
-from db.migrator import Migrator
 from db.payments import get_payment_public
-from db.pool import connect, create_pool
+from db.pool import create_pool
 from paywatch.core.apikeys import display_prefix, generate_key, hash_key
 from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
@@ -55,16 +51,6 @@ def rpc_counts() -> dict[str, float]:
                     method = sample.labels["method"]
                     counts[method] = counts.get(method, 0) + sample.value
     return counts
-
-
-async def database(admin_dsn: str) -> str:
-    name = f"pwbench_{uuid.uuid4().hex[:8]}"
-    await ensure_database(admin_dsn, name)
-    dsn = with_database(admin_dsn, name)
-    conn = await connect(dsn)
-    await Migrator(conn, progress=lambda _l: None).up()
-    await conn.close()
-    return dsn
 
 
 async def store_and_key(pool: Any, recipient: str) -> tuple[str, Any]:
@@ -197,23 +183,15 @@ async def main() -> None:
     parser.add_argument("--poll-interval", type=float, default=1.0)
     parser.add_argument("--poll-max", type=int, default=1000)
     args = parser.parse_args()
-    embedded = None
-    admin = os.environ.get("PAYWATCH_DATABASE_URL")
-    if not admin:
-        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp()))
-        admin = with_database(await embedded.start(), "postgres")
     print(f"window {args.window:.0f} s per size, {args.paid} payments paid in each, "
           f"slot 400 ms, commitment confirmed")
     latencies: list[float] = []
     rows = []
-    try:
+    async with admin_server() as admin:
         for size in (int(s) for s in args.sizes.split(",")):
             seen, ours, polled = await run_size(admin, size, args)
             latencies += seen
             rows.append((size, ours, polled))
-    finally:
-        if embedded is not None:
-            await embedded.stop()
     print("\n   open   ours req/min   per-reference req/min   per-reference / ours")
     for size, ours, polled in rows:
         print(f"{size:>7}   {ours:12.0f}   {polled:21.0f}   {polled / ours:20.1f}x")

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,9 +25,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.solana_watcher import database, store_and_key
+from bench.common import admin_server, database
+from bench.solana_watcher import store_and_key
 from db import events, webhooks
-from db.embedded import EmbeddedPostgres, with_database
 from db.pool import create_pool
 from paywatch.jobs import JobScheduler, measured
 from watcher.webhooks import Dispatcher
@@ -108,16 +106,8 @@ async def main() -> None:
     parser.add_argument("--every", type=float, default=0.5)
     parser.add_argument("--dispatch", type=float, default=0.25)
     args = parser.parse_args()
-    embedded = None
-    admin = os.environ.get("PAYWATCH_DATABASE_URL")
-    if not admin:
-        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp()))
-        admin = with_database(await embedded.start(), "postgres")
-    try:
+    async with admin_server() as admin:
         latencies, hung, late = await run(admin, args)
-    finally:
-        if embedded is not None:
-            await embedded.stop()
     latencies.sort()
     p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
     print(f"store A: {args.backlog} events queued, receiver hanging; "
