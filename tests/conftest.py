@@ -77,6 +77,19 @@ async def api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[TestClien
     await client.close()
 
 
+@pytest.fixture
+def pg_home() -> Iterator[Path]:
+    """A directory for an embedded PostgreSQL of the test's own. Not under pytest's tmp_path:
+    pgserver runs the server as its own system user, which must traverse every parent, and
+    pytest resets its base directory to 0700 whenever another session starts beside this one."""
+    import shutil
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="pwtest-home-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -90,9 +90,9 @@ def test_signal_stops_the_daemon_cleanly_with_status_0(db_dsn: str, tmp_path: Pa
     assert "Traceback" not in err, proc.tail()
 
 
-def test_cold_run_on_embedded_postgresql(tmp_path: Path) -> None:
+def test_cold_run_on_embedded_postgresql(tmp_path: Path, pg_home: Path) -> None:
     """The README's run command: no database configured, data kept in the data dir."""
-    env = clean_env(PAYWATCH_DATA_DIR=str(tmp_path / "data"), PAYWATCH_SOLANA_WATCH="false")
+    env = clean_env(PAYWATCH_DATA_DIR=str(pg_home / "data"), PAYWATCH_SOLANA_WATCH="false")
     proc, base = start(env, tmp_path)
     try:
         seconds = wait_ready(base, proc)
@@ -106,7 +106,7 @@ def test_cold_run_on_embedded_postgresql(tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 0, proc.tail()
     assert '"msg": "using embedded postgresql"' in err, proc.tail()
-    assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
+    assert (pg_home / "data" / "postgres" / "PG_VERSION").exists()
 
     status = subprocess.run([PAYWATCH, "migrate", "status"], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=120, check=False)
@@ -115,12 +115,12 @@ def test_cold_run_on_embedded_postgresql(tmp_path: Path) -> None:
     assert "applied" in status.stdout
 
 
-async def test_two_handles_on_the_embedded_server_in_one_process(tmp_path: Path) -> None:
+async def test_two_handles_on_the_embedded_server_in_one_process(pg_home: Path) -> None:
     """Closing one handle must not stop the server under the other (the demo does this)."""
     from db.embedded import EmbeddedPostgres
     from db.pool import connect
 
-    first, second = EmbeddedPostgres(tmp_path), EmbeddedPostgres(tmp_path)
+    first, second = EmbeddedPostgres(pg_home), EmbeddedPostgres(pg_home)
     dsn = await first.start()
     await second.start()
     await second.stop()

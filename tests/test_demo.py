@@ -15,8 +15,8 @@ from tests.conftest import PAYWATCH, clean_env, free_port
 MAX_ONCE_LINES = 40
 
 
-def test_demo_once_runs_a_payment_to_its_webhooks(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_demo_once_runs_a_payment_to_its_webhooks(tmp_path: Path, pg_home: Path) -> None:
+    data = pg_home / "data"
     rpc_port, ws_port = free_port(), free_port()
     out = tmp_path / "demo.out"
     with out.open("w") as sink:
@@ -43,8 +43,8 @@ def test_demo_once_runs_a_payment_to_its_webhooks(tmp_path: Path) -> None:
     assert list(data.iterdir()) == []
 
 
-def test_demo_removes_its_data_on_ctrl_c(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_demo_removes_its_data_on_ctrl_c(tmp_path: Path, pg_home: Path) -> None:
+    data = pg_home / "data"
     out = tmp_path / "demo.out"
     with out.open("w") as sink:
         demo = subprocess.Popen([PAYWATCH, "demo", "--port", "0", "--rpc-port", "0",

@@ -49,8 +49,8 @@ def restart(server: object) -> None:
 
 
 @pytest.mark.slow
-def test_postgres_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
-    server = private_server(tmp_path / "pg")
+def test_postgres_restart_mid_stream_loses_nothing(tmp_path: Path, pg_home: Path) -> None:
+    server = private_server(pg_home / "pg")
     try:
         dsn = with_database(server.get_uri(), "paywatch")  # type: ignore[attr-defined]
         asyncio.run(ensure_database(server.get_uri(), "paywatch"))  # type: ignore[attr-defined]
