@@ -116,32 +116,27 @@ RETURNING *
 
 # Sweeps: one batch is one statement; rows are claimed with FOR UPDATE SKIP LOCKED, so two
 # processes sweeping at once never take the same row, and the guard makes a repeat a no-op.
-EXPIRE_DUE = """
+def _sweep(source: str, clock: str, target: str) -> str:
+    """Payments in `source` whose `clock` has passed move to `target` (the guard is $2).
+    Called only with the literals below, at import: no outside text reaches the SQL."""
+    return f"""
 WITH due AS (
     SELECT id FROM payments
-    WHERE status = 'pending' AND expires_at <= now()
-    ORDER BY expires_at
+    WHERE status = '{source}' AND {clock} <= now()
+    ORDER BY {clock}
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
-UPDATE payments p SET status = 'expired', closed_at = now(), updated_at = now()
+UPDATE payments p SET status = '{target}', closed_at = now(), updated_at = now()
 FROM due WHERE p.id = due.id AND p.status = ANY($2::text[])
 RETURNING p.*
-"""
+"""  # noqa: S608
 
+
+# Pending payments past their quote's lifetime.
+EXPIRE_DUE = _sweep("pending", "expires_at", "expired")
 # Detected payments whose money never reached the required commitment in time.
-INVALIDATE_DUE = """
-WITH due AS (
-    SELECT id FROM payments
-    WHERE status = 'detected' AND confirm_deadline_at <= now()
-    ORDER BY confirm_deadline_at
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE payments p SET status = 'invalid', closed_at = now(), updated_at = now()
-FROM due WHERE p.id = due.id AND p.status = ANY($2::text[])
-RETURNING p.*
-"""
+INVALIDATE_DUE = _sweep("detected", "confirm_deadline_at", "invalid")
 
 SELECT_TRANSFERS_OF_MANY = """
 SELECT payment_id, chain, tx_id, index, asset, mint, sender, recipient, amount, memo, slot,
