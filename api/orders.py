@@ -32,11 +32,11 @@ from api.models.orders import (
 from api.openapi import Operation
 from api.pagination import decode_cursor, encode_cursor
 from api.payments import store_of
-from api.serialize import payment_out
 from db import audit, customers, events
 from db import orders as db
-from db import payments as payments_db
 from paywatch.core.money import fiat_shown, minor_units
+from paywatch.services import payments as payment_service
+from paywatch.services.payments import Change
 
 # re.ASCII: `\d` would otherwise also take Arabic-Indic and other Unicode digits.
 ORDER_NUMBER = re.compile(r"ORD-\d{8}-\d{4,}", re.ASCII)
@@ -266,14 +266,9 @@ async def _refuse_cancel(conn: asyncpg.Connection, store_id: uuid.UUID,
 
 async def _cancel_payments(conn: asyncpg.Connection, who: Principal, order: asyncpg.Record,
                            reason: str | None, public_url: str | None) -> None:
-    """Pending payments of a cancelled order must not be paid any more: close them, and tell
-    the merchant with the same payment.cancelled event a direct cancel sends."""
-    for row in await db.cancel_pending_payments(conn, order["id"]):
-        out = payment_out(row, await payments_db.transfers_of(conn, row["id"]), public_url)
-        await events.emit(conn, store_id=order["store_id"], type_="payment.cancelled",
-                          data={**out.model_dump(mode="json"),
-                                "reason": f"order {order['number']} cancelled"},
-                          payment_id=row["id"], order_id=order["id"])
+    """Pending payments of a cancelled order must not be paid any more."""
+    change = Change(who.actor, public_url, f"order {order['number']} cancelled")
+    for row in await payment_service.cancel_for_order(conn, order, change):
         await audit.record(conn, store_id=order["store_id"], actor=who.actor,
                            action="payment.cancel", object_type="payment", object_id=row["id"],
                            before={"status": "pending"},

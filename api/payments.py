@@ -42,7 +42,8 @@ from paywatch.core.payments import (
 from paywatch.core.settings import Settings
 from paywatch.core.solanapay import UrlTooLong
 from paywatch.core.states import SETTLEABLE
-from paywatch.services.payment_updates import pay_order
+from paywatch.services import payments
+from paywatch.services.payments import Change, TransitionRefused, payment_event
 
 
 def store_of(who: Principal) -> uuid.UUID:
@@ -110,8 +111,10 @@ async def create_payment(request: web.Request) -> web.Response:
         planned = values if evm is None else values | await evm_request(conn, evm, store_id,
                                                                         values)
         row = await db.insert_payment(conn, planned)
-        out = payment_out(row, [], request.app[SETTINGS].public_url).model_dump(mode="json")
-        await events.emit(conn, store_id=store_id, type_="payment.created", data=out,
+        public_url = request.app[SETTINGS].public_url
+        out = payment_out(row, [], public_url).model_dump(mode="json")
+        data = payment_event("payment.created", row, [], "pending", Change(who.actor, public_url))
+        await events.emit(conn, store_id=store_id, type_="payment.created", data=data,
                           payment_id=row["id"], order_id=order_id)
         await audit.record(conn, store_id=store_id, actor=who.actor, action="payment.create",
                            object_type="payment", object_id=row["id"], after=out)
@@ -217,23 +220,21 @@ async def cancel_payment(request: web.Request) -> web.Response:
     who.require("payments:write")
     store_id, payment_id = store_of(who), parse_id(request.match_info["id"])
     body = await parse_body(request, CancelRequest)
+    change = Change(who.actor, request.app[SETTINGS].public_url, body.reason)
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
-        before = await _load(conn, payment_id, store_id)
-        row = await db.cancel_payment(conn, payment_id, store_id, ("pending",))
-        if row is None:
+        await _load(conn, payment_id, store_id)
+        try:
+            before, row = await payments.cancel(conn, payment_id, store_id, change)
+        except TransitionRefused as refused:
             raise ApiError(409, "payment_not_cancellable",
-                           f"payment is {before['status']}; only a pending payment can be "
-                           "cancelled (a detected one has money on the way)")
-        out = (await _out(request, conn, row)).model_dump(mode="json")
-        await events.emit(conn, store_id=store_id, type_="payment.cancelled",
-                          data={**out, "reason": body.reason}, payment_id=payment_id,
-                          order_id=row["order_id"])
+                           f"payment is {refused.current}; only a pending payment can be "
+                           "cancelled (a detected one has money on the way)") from None
         await audit.record(conn, store_id=store_id, actor=who.actor, action="payment.cancel",
                            object_type="payment", object_id=payment_id,
                            before={"status": before["status"]},
                            after={"status": "cancelled", "reason": body.reason})
-        return 200, out
+        return 200, (await _out(request, conn, row)).model_dump(mode="json")
 
     return await run_once(request, who, work)
 
@@ -244,26 +245,22 @@ async def settle_payment(request: web.Request) -> web.Response:
     who.require("payments:write")
     store_id, payment_id = store_of(who), parse_id(request.match_info["id"])
     body = await parse_body(request, SettleRequest)
+    change = Change(who.actor, request.app[SETTINGS].public_url, body.reason)
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
-        before = await _load(conn, payment_id, store_id)
-        row = await db.settle_payment(conn, payment_id, store_id, SETTLEABLE)
-        if row is None:
+        await _load(conn, payment_id, store_id)
+        try:
+            before, row = await payments.settle(conn, payment_id, store_id, change)
+        except TransitionRefused as refused:
             raise ApiError(409, "payment_not_settleable",
-                           f"payment is {before['status']}; only "
-                           f"{', '.join(SETTLEABLE)} payments can be settled by hand")
-        out = (await _out(request, conn, row)).model_dump(mode="json")
-        await events.emit(conn, store_id=store_id, type_="payment.confirmed",
-                          data={**out, "settled_by_hand": True, "reason": body.reason},
-                          payment_id=payment_id, order_id=row["order_id"])
-        await pay_order(conn, row, who.actor, f"payment {row['id']} settled by hand: "
-                        f"{body.reason}")
+                           f"payment is {refused.current}; only "
+                           f"{', '.join(SETTLEABLE)} payments can be settled by hand") from None
         await audit.record(conn, store_id=store_id, actor=who.actor, action="payment.settle",
                            object_type="payment", object_id=payment_id,
                            before={"status": before["status"], "exception": before["exception"]},
                            after={"status": "confirmed", "exception": "marked",
                                   "reason": body.reason})
-        return 200, out
+        return 200, (await _out(request, conn, row)).model_dump(mode="json")
 
     return await run_once(request, who, work)
 

@@ -6,54 +6,11 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from api.models.payments import Payment, PaymentRequest, Transfer
-from paywatch.core.money import fiat_shown, format_units
-
-
-def public_link(public_url: str | None, path: str) -> str:
-    """A customer-facing link: absolute under PAYWATCH_PUBLIC_URL (already normalized to no
-    trailing slash) when it is set, a path on this server when not."""
-    return f"{public_url}{path}" if public_url else path
-
-
-def payment_request(row: asyncpg.Record, public_url: str | None) -> PaymentRequest:
-    evm = row["reference"] is None
-    return PaymentRequest(
-        type="eip681" if evm else "solana_pay", url=row["payment_url"],
-        reference=row["reference"], recipient=row["recipient"], amount=row["amount_due"],
-        asset_contract=row["mint"], chain_id=_chain_id(row["payment_url"]) if evm else None,
-        qr_code_url=public_link(public_url, f"/v1/payments/{row['id']}/qr.svg"))
-
-
-def _chain_id(uri: str) -> int | None:
-    """ethereum:<target>@<chainId>[/fn]?...: the id the URI itself carries."""
-    head = uri.split("?", 1)[0].split("/", 1)[0]
-    _, _, chain_id = head.partition("@")
-    return int(chain_id) if chain_id.isdigit() else None
+from api.models.payments import Payment
+from paywatch.core.objects import payment_object
 
 
 def payment_out(row: asyncpg.Record, transfers: Sequence[asyncpg.Record],
                 public_url: str | None) -> Payment:
-    currency = row["currency"].strip()
-    return Payment(
-        id=str(row["id"]), status=row["status"], exception=row["exception"],
-        order_id=str(row["order_id"]) if row["order_id"] else None,
-        chain=row["chain"], asset=row["asset"], mint=row["mint"], decimals=row["decimals"],
-        amount_due=row["amount_due"],
-        amount_due_display=format_units(row["amount_due"], row["decimals"]),
-        amount_received=row["amount_received"],
-        amount_received_display=format_units(row["amount_received"], row["decimals"]),
-        currency=currency, fiat_amount=fiat_shown(row["fiat_amount"], currency),
-        fiat_amount_due=fiat_shown(row["fiat_amount_due"], currency),
-        required_commitment=row["required_commitment"],
-        payment_request=payment_request(row, public_url),
-        checkout_url=public_link(public_url, f"/pay/{row['id']}"),
-        quote=row["quote"],
-        transfers=[Transfer(**dict(t)) for t in transfers],
-        label=row["label"], message=row["message"], memo=row["memo"],
-        redirect_url=row["redirect_url"], metadata=row["metadata"],
-        expires_at=row["expires_at"], monitor_until=row["monitor_until"],
-        confirm_deadline_at=row["confirm_deadline_at"], created_at=row["created_at"],
-        updated_at=row["updated_at"], detected_at=row["detected_at"],
-        confirmed_at=row["confirmed_at"], closed_at=row["closed_at"],
-    )
+    """The response model over the one JSON builder that events use too."""
+    return Payment.model_validate(payment_object(row, transfers, public_url))

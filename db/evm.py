@@ -1,6 +1,6 @@
 """SQL for EVM chains: stores' matching mode per chain, deposit-address allocation, shared-address
-amounts, the payments a block's transfers may pay, the recent chain of blocks, and moving
-transfers with the chain (deeper, finalized, or orphaned by a reorg)."""
+amounts, the payments a block's transfers may pay, and the recent chain of blocks (a reorg
+reverts the orphaned blocks' transfers through db/transfers.py, which owns their status)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from db import transfers
 
 SELECT_STORE_CHAINS = "SELECT * FROM store_evm_chains WHERE store_id = $1 ORDER BY chain"
 SELECT_STORE_CHAIN = "SELECT * FROM store_evm_chains WHERE store_id = $1 AND chain = $2"
@@ -77,30 +79,6 @@ SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash, block_time = EXCLU
 DELETE_BLOCKS_ABOVE = "DELETE FROM evm_blocks WHERE chain = $1 AND number > $2"
 PRUNE_BLOCKS = "DELETE FROM evm_blocks WHERE chain = $1 AND number < $2"
 
-# Orphaned blocks take their transfers with them; finalized ones are beyond any reorg.
-REVERT_IN_BLOCKS = """
-UPDATE transfers SET status = 'reverted', reverted_at = now()
-WHERE chain = $1 AND block_hash = ANY($2::text[]) AND status IN ('processed', 'confirmed')
-RETURNING payment_id
-"""
-
-# A log the node reports as `removed: true`.
-REVERT_ONE = """
-UPDATE transfers SET status = 'reverted', reverted_at = now()
-WHERE chain = $1 AND tx_id = $2 AND index = $3 AND block_hash = $4
-  AND status IN ('processed', 'confirmed')
-RETURNING payment_id
-"""
-
-# Deep enough: processed -> confirmed at depth N, anything live -> finalized under that tag.
-PROMOTE = """
-UPDATE transfers SET status = $3,
-    confirmed_at = COALESCE(confirmed_at, now())
-WHERE chain = $1 AND block_hash IS NOT NULL AND slot <= $2
-  AND (status = 'processed' OR (status = 'confirmed' AND $3 = 'finalized'))
-RETURNING payment_id
-"""
-
 LIST_UNMATCHED = """
 SELECT id, chain, tx_id, index, asset, mint, sender, recipient, amount, slot AS block_number,
        block_hash, block_time, status, reject_reason, seen_at
@@ -168,24 +146,13 @@ async def save_block(conn: asyncpg.Connection, chain: str, number: int, hash_: s
 async def rewind(conn: asyncpg.Connection, chain: str, ancestor: int) -> list[Any]:
     """Forget blocks above the common ancestor and revert their transfers; returns payments."""
     hashes = [r["hash"] for r in await conn.fetch(SELECT_HASHES_ABOVE, chain, ancestor)]
-    touched = await conn.fetch(REVERT_IN_BLOCKS, chain, hashes)
+    touched = await transfers.revert_in_blocks(conn, chain, hashes)
     await conn.execute(DELETE_BLOCKS_ABOVE, chain, ancestor)
-    return [r["payment_id"] for r in touched if r["payment_id"] is not None]
+    return touched
 
 
 async def prune(conn: asyncpg.Connection, chain: str, below: int) -> None:
     await conn.execute(PRUNE_BLOCKS, chain, below)
-
-
-async def revert_one(conn: asyncpg.Connection, chain: str, tx_id: str, index: int,
-                     block: str) -> list[Any]:
-    rows = await conn.fetch(REVERT_ONE, chain, tx_id, index, block)
-    return [r["payment_id"] for r in rows if r["payment_id"] is not None]
-
-
-async def promote(conn: asyncpg.Connection, chain: str, up_to: int, status: str) -> list[Any]:
-    rows = await conn.fetch(PROMOTE, chain, up_to, status)
-    return [r["payment_id"] for r in rows if r["payment_id"] is not None]
 
 
 async def unmatched(conn: asyncpg.Connection, store_id: Any, before: int | None,

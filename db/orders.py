@@ -96,13 +96,6 @@ LOCK_PAYMENTS_OF_ORDER = """
 SELECT id, status FROM payments WHERE order_id = $1 ORDER BY id FOR UPDATE
 """
 
-CANCEL_PENDING_PAYMENTS_OF_ORDER = """
-UPDATE payments SET status = 'cancelled', closed_at = now(), updated_at = now()
-WHERE order_id = $1 AND status = 'pending'
-RETURNING *
-"""
-
-
 async def next_order_number(conn: asyncpg.Connection, store_id: Any) -> str:
     row = await conn.fetchrow(NEXT_ORDER_NUMBER, store_id)
     return f"ORD-{row['day']:%Y%m%d}-{row['last']:04d}"
@@ -167,8 +160,3 @@ async def fulfill_order(conn: asyncpg.Connection, order_id: Any, store_id: Any, 
 
 async def lock_payments_of(conn: asyncpg.Connection, order_id: Any) -> list[asyncpg.Record]:
     return await conn.fetch(LOCK_PAYMENTS_OF_ORDER, order_id)
-
-
-async def cancel_pending_payments(conn: asyncpg.Connection,
-                                  order_id: Any) -> list[asyncpg.Record]:
-    return await conn.fetch(CANCEL_PENDING_PAYMENTS_OF_ORDER, order_id)

@@ -1,9 +1,11 @@
-"""SQL for payments. Every state change is one guarded statement; callers run it in the
-transaction that also writes the event and the audit row."""
+"""SQL for payments, and the one module that writes a payment's status. Every state change is
+one guarded statement; callers (paywatch/services/payments.py) run it in the transaction that
+also writes the event and the audit row."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -57,9 +59,51 @@ SELECT chain, tx_id, index, asset, mint, sender, recipient, amount, memo, slot, 
 FROM transfers WHERE payment_id = $1 ORDER BY seen_at, id
 """
 
+# ----- status changes: every UPDATE of payments.status is here, each guarded by the statuses
+# it may start from ($expected, which the caller takes from the transition table in
+# paywatch/core/states.py), so a concurrent change turns it into a no-op, never a lost update.
+
+# The facts settlement decides from, with the payment locked until the transaction ends.
+SELECT_PAYMENT_FACTS = """
+SELECT p.id, p.store_id, p.order_id, p.status, p.exception, p.amount_due, p.amount_received,
+       p.required_commitment, p.expires_at, p.price, p.decimals, s.accept_late_payments,
+       s.underpaid_tolerance_percent, s.underpaid_tolerance_amount, s.confirmation_window
+FROM payments p JOIN stores s ON s.id = p.store_id
+WHERE p.id = $1
+FOR UPDATE OF p
+"""
+
+SELECT_PAYMENT_TRANSFERS = """
+SELECT amount, status, COALESCE(block_time, seen_at) AS first_seen FROM transfers
+WHERE payment_id = $1 AND status <> 'rejected'
+"""
+
+# A settlement decision. Reaching `confirmed` or `expired` closes the payment, whichever path
+# took it (the expiry sweep or a late transfer): one transition, one outcome.
+APPLY_DECISION = """
+UPDATE payments SET status = $3, exception = $4, amount_received = $5,
+    detected_at = COALESCE(detected_at, CASE WHEN $3 IN ('detected', 'confirmed') THEN now() END),
+    confirm_deadline_at = CASE WHEN $3 = 'detected' AND confirm_deadline_at IS NULL
+                               THEN now() + $6::interval ELSE confirm_deadline_at END,
+    confirmed_at = CASE WHEN $3 = 'confirmed' THEN now() ELSE confirmed_at END,
+    closed_at = CASE WHEN $3 = 'confirmed' THEN now()
+                     WHEN $3 = 'expired' THEN COALESCE(closed_at, now())
+                     ELSE closed_at END,
+    updated_at = now()
+WHERE id = $1 AND status = ANY($2::text[])
+RETURNING *
+"""
+
 CANCEL_PAYMENT = """
 UPDATE payments SET status = 'cancelled', closed_at = now(), updated_at = now()
 WHERE id = $1 AND store_id = $2 AND status = ANY($3::text[])
+RETURNING *
+"""
+
+# A cancelled order's payments that may still be paid.
+CANCEL_PAYMENTS_OF_ORDER = """
+UPDATE payments SET status = 'cancelled', closed_at = now(), updated_at = now()
+WHERE order_id = $1 AND status = ANY($2::text[])
 RETURNING *
 """
 
@@ -68,6 +112,36 @@ UPDATE payments SET status = 'confirmed', exception = 'marked', confirmed_at = n
     closed_at = now(), updated_at = now()
 WHERE id = $1 AND store_id = $2 AND status = ANY($3::text[])
 RETURNING *
+"""
+
+# Sweeps: one batch is one statement; rows are claimed with FOR UPDATE SKIP LOCKED, so two
+# processes sweeping at once never take the same row, and the guard makes a repeat a no-op.
+def _sweep(source: str, clock: str, target: str) -> str:
+    """Payments in `source` whose `clock` has passed move to `target` (the guard is $2).
+    Called only with the literals below, at import: no outside text reaches the SQL."""
+    return f"""
+WITH due AS (
+    SELECT id FROM payments
+    WHERE status = '{source}' AND {clock} <= now()
+    ORDER BY {clock}
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE payments p SET status = '{target}', closed_at = now(), updated_at = now()
+FROM due WHERE p.id = due.id AND p.status = ANY($2::text[])
+RETURNING p.*
+"""  # noqa: S608
+
+
+# Pending payments past their quote's lifetime.
+EXPIRE_DUE = _sweep("pending", "expires_at", "expired")
+# Detected payments whose money never reached the required commitment in time.
+INVALIDATE_DUE = _sweep("detected", "confirm_deadline_at", "invalid")
+
+SELECT_TRANSFERS_OF_MANY = """
+SELECT payment_id, chain, tx_id, index, asset, mint, sender, recipient, amount, memo, slot,
+       block_time, status, reject_reason, seen_at, confirmed_at, reverted_at
+FROM transfers WHERE payment_id = ANY($1::uuid[]) ORDER BY seen_at, id
 """
 
 # A confirmed payment marks its order paid in the same transaction (guarded: once).
@@ -114,14 +188,54 @@ async def transfers_of(conn: asyncpg.Connection, payment_id: Any) -> list[asyncp
     return await conn.fetch(SELECT_TRANSFERS, payment_id)
 
 
+async def transfers_of_many(conn: asyncpg.Connection,
+                            payment_ids: list[Any]) -> dict[Any, list[asyncpg.Record]]:
+    """Transfers of several payments in one query, by payment id."""
+    found: dict[Any, list[asyncpg.Record]] = {i: [] for i in payment_ids}
+    for row in await conn.fetch(SELECT_TRANSFERS_OF_MANY, payment_ids):
+        found[row["payment_id"]].append(row)
+    return found
+
+
+async def payment_facts(conn: asyncpg.Connection, payment_id: Any) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_PAYMENT_FACTS, payment_id)
+
+
+async def payment_transfers(conn: asyncpg.Connection,
+                            payment_id: Any) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_PAYMENT_TRANSFERS, payment_id)
+
+
+async def apply_decision(conn: asyncpg.Connection, payment_id: Any, expected: Sequence[str],
+                         status: str, exception: str | None, received: int,
+                         window: timedelta | Any) -> asyncpg.Record | None:
+    return await conn.fetchrow(APPLY_DECISION, payment_id, list(expected), status, exception,
+                               received, window)
+
+
 async def cancel_payment(conn: asyncpg.Connection, payment_id: Any, store_id: Any,
-                         expected: tuple[str, ...]) -> asyncpg.Record | None:
+                         expected: Sequence[str]) -> asyncpg.Record | None:
     return await conn.fetchrow(CANCEL_PAYMENT, payment_id, store_id, list(expected))
 
 
+async def cancel_payments_of_order(conn: asyncpg.Connection, order_id: Any,
+                                   expected: Sequence[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(CANCEL_PAYMENTS_OF_ORDER, order_id, list(expected))
+
+
 async def settle_payment(conn: asyncpg.Connection, payment_id: Any, store_id: Any,
-                         expected: tuple[str, ...]) -> asyncpg.Record | None:
+                         expected: Sequence[str]) -> asyncpg.Record | None:
     return await conn.fetchrow(SETTLE_PAYMENT, payment_id, store_id, list(expected))
+
+
+async def expire_due(conn: asyncpg.Connection, limit: int,
+                     expected: Sequence[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(EXPIRE_DUE, limit, list(expected))
+
+
+async def invalidate_due(conn: asyncpg.Connection, limit: int,
+                         expected: Sequence[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(INVALIDATE_DUE, limit, list(expected))
 
 
 async def mark_order_paid(conn: asyncpg.Connection, order_id: Any, actor: str,

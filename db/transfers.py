@@ -1,10 +1,9 @@
-"""SQL for transfers (append-only: statuses move forward or to reverted and back when the
-transaction is re-included; rows never go away)
-and for the facts a payment's settlement needs."""
+"""SQL for transfers, every chain's: the one module that writes a transfer's status
+(append-only: statuses move forward, or to reverted and back when the transaction is
+re-included; rows never go away)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -47,31 +46,28 @@ WHERE chain = $1 AND status IN ('processed', 'confirmed')
 GROUP BY tx_id ORDER BY min(seen_at) LIMIT $2
 """
 
-SELECT_PAYMENT_FACTS = """
-SELECT p.id, p.store_id, p.order_id, p.status, p.exception, p.amount_due, p.amount_received,
-       p.required_commitment, p.expires_at, p.price, p.decimals, s.accept_late_payments,
-       s.underpaid_tolerance_percent, s.underpaid_tolerance_amount, s.confirmation_window
-FROM payments p JOIN stores s ON s.id = p.store_id
-WHERE p.id = $1
-FOR UPDATE OF p
+# EVM: orphaned blocks take their transfers with them; finalized ones are beyond any reorg.
+REVERT_IN_BLOCKS = """
+UPDATE transfers SET status = 'reverted', reverted_at = now()
+WHERE chain = $1 AND block_hash = ANY($2::text[]) AND status IN ('processed', 'confirmed')
+RETURNING payment_id
 """
 
-SELECT_PAYMENT_TRANSFERS = """
-SELECT amount, status, COALESCE(block_time, seen_at) AS first_seen FROM transfers
-WHERE payment_id = $1 AND status <> 'rejected'
+# EVM: a log the node reports as `removed: true`.
+REVERT_ONE = """
+UPDATE transfers SET status = 'reverted', reverted_at = now()
+WHERE chain = $1 AND tx_id = $2 AND index = $3 AND block_hash = $4
+  AND status IN ('processed', 'confirmed')
+RETURNING payment_id
 """
 
-# The guard is the status read under the row lock: a concurrent change makes this a no-op.
-APPLY_DECISION = """
-UPDATE payments SET status = $3, exception = $4, amount_received = $5,
-    detected_at = COALESCE(detected_at, CASE WHEN $3 IN ('detected', 'confirmed') THEN now() END),
-    confirm_deadline_at = CASE WHEN $3 = 'detected' AND confirm_deadline_at IS NULL
-                               THEN now() + $6::interval ELSE confirm_deadline_at END,
-    confirmed_at = CASE WHEN $3 = 'confirmed' THEN now() ELSE confirmed_at END,
-    closed_at = CASE WHEN $3 = 'confirmed' THEN now() ELSE closed_at END,
-    updated_at = now()
-WHERE id = $1 AND status = $2
-RETURNING *
+# EVM: deep enough: processed -> confirmed at depth N, anything live -> finalized under that tag.
+PROMOTE = """
+UPDATE transfers SET status = $3,
+    confirmed_at = COALESCE(confirmed_at, now())
+WHERE chain = $1 AND block_hash IS NOT NULL AND slot <= $2
+  AND (status = 'processed' OR (status = 'confirmed' AND $3 = 'finalized'))
+RETURNING payment_id
 """
 
 
@@ -85,30 +81,30 @@ async def insert_transfer(conn: asyncpg.Connection, values: dict[str, Any]) -> i
 
 
 async def advance(conn: asyncpg.Connection, chain: str, tx_id: str, status: str) -> list[Any]:
-    return [r["payment_id"] for r in await conn.fetch(ADVANCE_TRANSFERS, chain, tx_id, status)
-            if r["payment_id"] is not None]
+    return _payments(await conn.fetch(ADVANCE_TRANSFERS, chain, tx_id, status))
 
 
 async def revert(conn: asyncpg.Connection, chain: str, tx_id: str) -> list[Any]:
-    return [r["payment_id"] for r in await conn.fetch(REVERT_TRANSFERS, chain, tx_id)
-            if r["payment_id"] is not None]
+    return _payments(await conn.fetch(REVERT_TRANSFERS, chain, tx_id))
 
 
 async def open_txs(conn: asyncpg.Connection, chain: str, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(OPEN_TRANSFER_TXS, chain, limit)
 
 
-async def payment_facts(conn: asyncpg.Connection, payment_id: Any) -> asyncpg.Record | None:
-    return await conn.fetchrow(SELECT_PAYMENT_FACTS, payment_id)
+def _payments(rows: list[asyncpg.Record]) -> list[Any]:
+    return [r["payment_id"] for r in rows if r["payment_id"] is not None]
 
 
-async def payment_transfers(conn: asyncpg.Connection,
-                            payment_id: Any) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_PAYMENT_TRANSFERS, payment_id)
+async def revert_in_blocks(conn: asyncpg.Connection, chain: str,
+                           hashes: list[str]) -> list[Any]:
+    return _payments(await conn.fetch(REVERT_IN_BLOCKS, chain, hashes))
 
 
-async def apply_decision(conn: asyncpg.Connection, payment_id: Any, expected: str, status: str,
-                         exception: str | None, received: int,
-                         deadline: datetime | Any) -> asyncpg.Record | None:
-    return await conn.fetchrow(APPLY_DECISION, payment_id, expected, status, exception,
-                               received, deadline)
+async def revert_one(conn: asyncpg.Connection, chain: str, tx_id: str, index: int,
+                     block: str) -> list[Any]:
+    return _payments(await conn.fetch(REVERT_ONE, chain, tx_id, index, block))
+
+
+async def promote(conn: asyncpg.Connection, chain: str, up_to: int, status: str) -> list[Any]:
+    return _payments(await conn.fetch(PROMOTE, chain, up_to, status))

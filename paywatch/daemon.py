@@ -100,20 +100,22 @@ def _start_watchers(settings: Settings, dsn: str,
                                commitment=settings.solana_commitment)
 
         async def solana(session: aiohttp.ClientSession) -> None:
-            await lead(dsn, "solana", lambda: SolanaWatcher(pool, session, config).run())
+            await lead(dsn, "solana", lambda: SolanaWatcher(pool, session, config,
+                                                             settings.public_url).run())
 
         tasks.append(asyncio.create_task(supervise("solana", solana), name="watcher-solana"))
     if settings.evm_watch:
         for chain in settings.evm_chains:
-            tasks.append(asyncio.create_task(supervise(chain.name, _evm_runner(dsn, pool, chain)),
+            runner = _evm_runner(dsn, pool, chain, settings.public_url)
+            tasks.append(asyncio.create_task(supervise(chain.name, runner),
                                              name=f"watcher-{chain.name}"))
     return tasks
 
 
-def _evm_runner(dsn: str, pool: asyncpg.Pool,
-                chain: EvmChain) -> Callable[[aiohttp.ClientSession], Awaitable[None]]:
+def _evm_runner(dsn: str, pool: asyncpg.Pool, chain: EvmChain,
+                public_url: str | None) -> Callable[[aiohttp.ClientSession], Awaitable[None]]:
     async def run(session: aiohttp.ClientSession) -> None:
-        await lead(dsn, chain.name, lambda: EvmWatcher(pool, session, chain).run())
+        await lead(dsn, chain.name, lambda: EvmWatcher(pool, session, chain, public_url).run())
 
     return run
 

@@ -32,12 +32,13 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 
-from db import api_keys, stores
-from paywatch.core.apikeys import DEFAULT_SCOPES, display_prefix, generate_key, hash_key
+from paywatch.core.apikeys import DEFAULT_SCOPES
 from paywatch.core.settings import Settings
 from paywatch.core.webhooks import SIGNATURE_HEADER, WebhookVerificationError, verify_signature
 from paywatch.daemon import run_daemon
 from paywatch.database import open_database
+from paywatch.services.keys import create_key
+from paywatch.services.stores import create_store
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 
@@ -147,12 +148,9 @@ async def _setup(settings: Settings, wallet: Wallet) -> tuple[str, str]:
     empty database)."""
     merchant = Keypair().pubkey()
     await wallet.airdrop(merchant, 10**9)
-    key = generate_key()
     async with open_database(settings) as db, db.pool.acquire() as conn:
-        store = await stores.insert_store(conn, "demo", "Demo Shop", str(merchant))
-        await stores.upsert_store_asset(conn, store["id"], "solana", "SOL", None, 9)
-        await api_keys.insert_key(conn, store["id"], "demo", display_prefix(key),
-                                  hash_key(key), list(DEFAULT_SCOPES))
+        store = await create_store(conn, "demo", "Demo Shop", str(merchant), [], "demo")
+        key, _row = await create_key(conn, store["id"], "demo", list(DEFAULT_SCOPES), "demo")
     return key, str(merchant)
 
 

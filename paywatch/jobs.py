@@ -117,8 +117,10 @@ def build_scheduler(settings: Settings, pool: asyncpg.Pool, session: aiohttp.Cli
     jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = [
         ("refresh_prices", lambda: refresh_prices(pool, quotes),
          max(1.0, settings.price_cache_ttl_seconds / 2)),
-        ("expire_payments", lambda: expire_payments(pool), settings.expiry_sweep_seconds),
-        ("invalidate_payments", lambda: invalidate_payments(pool), 30.0),
+        ("expire_payments", lambda: expire_payments(pool, public_url=settings.public_url),
+         settings.expiry_sweep_seconds),
+        ("invalidate_payments",
+         lambda: invalidate_payments(pool, public_url=settings.public_url), 30.0),
         ("deliver_webhooks", dispatcher.run_until_idle, settings.webhook_dispatch_seconds),
         ("purge_idempotency_keys", lambda: purge_idempotency_keys(pool), 3600.0),
         ("purge_events", lambda: purge_events(pool, settings.event_retention_days), 3600.0),

@@ -110,16 +110,15 @@ USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 async def make_store(pool: asyncpg.Pool, slug: str, scopes: list[str] | None = None,
                      recipient: str = RECIPIENT) -> tuple[dict[str, str], asyncpg.Record]:
     """A store accepting SOL and USDC on Solana, and auth headers for a key of it."""
-    from db import api_keys, stores
-    from paywatch.core.apikeys import DEFAULT_SCOPES, display_prefix, generate_key, hash_key
+    from paywatch.core.apikeys import DEFAULT_SCOPES
+    from paywatch.services.keys import create_key
+    from paywatch.services.stores import create_store
 
     async with pool.acquire() as conn:
-        store = await stores.insert_store(conn, slug, slug.title(), recipient)
-        await stores.upsert_store_asset(conn, store["id"], "solana", "SOL", None, 9)
-        await stores.upsert_store_asset(conn, store["id"], "solana", "USDC", USDC_MINT, 6)
-        key = generate_key()
-        await api_keys.insert_key(conn, store["id"], "test", display_prefix(key), hash_key(key),
-                                  scopes or list(DEFAULT_SCOPES))
+        store = await create_store(conn, slug, slug.title(), recipient,
+                                   [("USDC", USDC_MINT, 6)], "test")
+        key, _row = await create_key(conn, store["id"], "test", scopes or list(DEFAULT_SCOPES),
+                                     "test")
     return {"Authorization": f"Bearer {key}"}, store
 
 

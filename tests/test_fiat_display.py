@@ -31,7 +31,7 @@ async def test_payment_order_and_quote_print_the_same_fiat_string(
     shown = {payment["fiat_amount"], payment["fiat_amount_due"], fetched["fiat_amount"],
              fetched["fiat_amount_due"], payment["quote"]["fiat_amount"],
              payment["quote"]["fiat_amount_due"], quote["fiat_amount"], quote["fiat_amount_due"],
-             event["fiat_amount"], event["fiat_amount_due"]}
+             event["object"]["fiat_amount"], event["object"]["fiat_amount_due"]}
     assert shown == {"30.00"}
 
 

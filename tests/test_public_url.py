@@ -28,7 +28,7 @@ async def test_links_are_absolute_under_the_public_url(
         assert out["payment_request"]["qr_code_url"] == \
             f"https://pay.example.com/shop/v1/payments/{pid}/qr.svg"
     event = await pool.fetchval("SELECT data FROM events WHERE type = 'payment.created'")
-    assert event["checkout_url"] == f"https://pay.example.com/shop/pay/{pid}"
+    assert event["object"]["checkout_url"] == f"https://pay.example.com/shop/pay/{pid}"
 
 
 async def test_links_are_paths_without_a_public_url(

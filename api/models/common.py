@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from paywatch.core.money import parse_fiat
+from paywatch.core.objects import rfc3339
 from paywatch.core.validation import solana_address
 
 MAX_FIAT = Decimal("1000000000")  # a billion in any currency is not a checkout
@@ -172,12 +173,6 @@ def _check_metadata(meta: dict[str, str]) -> dict[str, str]:
         if len(key) > 40 or len(value) > 500:
             raise ValueError("metadata keys are at most 40 characters, values at most 500")
     return meta
-
-
-def rfc3339(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 Timestamp = Annotated[datetime, PlainSerializer(rfc3339, return_type=str)]

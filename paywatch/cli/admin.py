@@ -13,13 +13,12 @@ from paywatch.cli.common import CommandError, add_command, with_connection
 from paywatch.cli.evm import add_evm_command
 from paywatch.core.apikeys import (
     DEFAULT_SCOPES,
-    display_prefix,
-    generate_key,
-    hash_key,
     parse_scopes,
 )
 from paywatch.core.money import parse_fiat
 from paywatch.core.validation import solana_address
+from paywatch.services.keys import create_key
+from paywatch.services.stores import SlugTaken, create_store
 
 ACTOR = "cli"
 
@@ -117,20 +116,11 @@ def _stores_create(args: argparse.Namespace) -> int:
         raise SystemExit(f"paywatch: --currency {args.currency!r}: expected an ISO 4217 code")
 
     async def work(conn: asyncpg.Connection) -> int:
-        async with conn.transaction():
-            try:
-                store = await stores.insert_store(conn, slug, args.name, recipient, currency)
-            except asyncpg.UniqueViolationError:
-                raise CommandError(f"a store with slug {slug!r} already exists") from None
-            if recipient:
-                await stores.upsert_store_asset(conn, store["id"], "solana", "SOL", None, 9)
-            for symbol, mint, decimals in assets:
-                await stores.upsert_store_asset(conn, store["id"], "solana", symbol, mint,
-                                                decimals)
-            await audit.record(conn, store_id=store["id"], actor=ACTOR, action="store.create",
-                               object_type="store", object_id=store["id"],
-                               after={"slug": slug, "name": args.name,
-                                      "solana_recipient": recipient})
+        try:
+            store = await create_store(conn, slug, args.name, recipient, assets, ACTOR,
+                                       currency)
+        except SlugTaken:
+            raise CommandError(f"a store with slug {slug!r} already exists") from None
         print(f"created store {slug} ({store['id']})")
         return 0
 
@@ -219,14 +209,8 @@ def _keys_create(args: argparse.Namespace) -> int:
 
     async def work(conn: asyncpg.Connection) -> int:
         store_id = (await _store_or_fail(conn, args.store))["id"] if args.store else None
-        key = generate_key()
         chosen = scopes or (list(DEFAULT_SCOPES) if store_id else ["admin"])
-        async with conn.transaction():
-            row = await api_keys.insert_key(conn, store_id, args.name, display_prefix(key),
-                                            hash_key(key), chosen)
-            await audit.record(conn, store_id=store_id, actor=ACTOR, action="api_key.create",
-                               object_type="api_key", object_id=row["id"],
-                               after={"prefix": row["prefix"], "scopes": chosen})
+        key, row = await create_key(conn, store_id, args.name, chosen, ACTOR)
         # The key alone on stdout, so `KEY=$(paywatch keys create ...)` captures it; the note
         # for the person goes to stderr.
         print(key, flush=True)

@@ -1,7 +1,8 @@
 """Payment and order states, and which transitions are legal.
 
 SQL guards every transition with the expected current states (`WHERE status = ANY($n)`); these
-tuples are the one place those expectations are written down, for the API and the watchers."""
+tuples are the one place those expectations are written down: paywatch/services/payments.py
+takes every guard from here."""
 
 from __future__ import annotations
 
@@ -18,8 +19,16 @@ PAYMENT_TRANSITIONS: dict[str, tuple[str, ...]] = {
     "cancelled": ("pending",),
     "pending": ("detected",),  # a transfer was reverted (dead fork, reorg): step back
 }
-# A merchant settles by hand what the chain did not settle on its own.
-SETTLEABLE = ("pending", "detected", "expired", "invalid")
-
 ORDER_STATUSES = ("pending_payment", "paid", "fulfilled", "shipped", "delivered", "cancelled",
                   "refunded")
+
+# A merchant settles by hand what the chain did not settle on its own: also an invalid one.
+SETTLEABLE = (*PAYMENT_TRANSITIONS["confirmed"], "invalid")
+
+
+def expected_before(target: str, current: str | None = None) -> tuple[str, ...]:
+    """The statuses an UPDATE to `target` may start from. A change that keeps the status (a new
+    amount or exception) may start only from that status."""
+    if current == target:
+        return (target,)
+    return PAYMENT_TRANSITIONS[target]

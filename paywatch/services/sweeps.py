@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from db import sweeps
+from paywatch.services import payments
 
 log = logging.getLogger("paywatch.services.sweeps")
 BATCH = 5_000
@@ -29,12 +30,20 @@ async def sweep(pool: asyncpg.Pool, batch: Batch, name: str, size: int = BATCH) 
             return total
 
 
-async def expire_payments(pool: asyncpg.Pool, size: int = BATCH) -> int:
-    return await sweep(pool, sweeps.expire_batch, "expired payments", size)
+async def expire_payments(pool: asyncpg.Pool, size: int = BATCH,
+                          public_url: str | None = None) -> int:
+    async def batch(conn: asyncpg.Connection, limit: int) -> int:
+        return await payments.expire_due(conn, limit, public_url)
+
+    return await sweep(pool, batch, "expired payments", size)
 
 
-async def invalidate_payments(pool: asyncpg.Pool, size: int = BATCH) -> int:
-    return await sweep(pool, sweeps.invalidate_batch, "invalid payments", size)
+async def invalidate_payments(pool: asyncpg.Pool, size: int = BATCH,
+                              public_url: str | None = None) -> int:
+    async def batch(conn: asyncpg.Connection, limit: int) -> int:
+        return await payments.invalidate_due(conn, limit, public_url)
+
+    return await sweep(pool, batch, "invalid payments", size)
 
 
 async def purge_events(pool: asyncpg.Pool, days: int, size: int = BATCH) -> int:

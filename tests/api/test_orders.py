@@ -250,7 +250,9 @@ async def test_cancel_cancels_pending_payments_and_writes_history_and_audit(
     assert await event_types(pool) == ["order.created", "payment.created", "payment.cancelled",
                                        "order.cancelled"]
     cancelled = await pool.fetchval("SELECT data FROM events WHERE type = 'payment.cancelled'")
-    assert (cancelled["object"], cancelled["status"]) == ("payment", "cancelled")
+    assert (cancelled["object"]["object"], cancelled["object"]["status"]) == ("payment",
+                                                                              "cancelled")
+    assert cancelled["reason"].endswith("cancelled")
     actions = [r["action"] for r in await pool.fetch("SELECT action FROM audit_log ORDER BY id")]
     assert actions[-2:] == ["payment.cancel", "order.cancel"]
     assert await pool.fetchval("SELECT count(*) FROM order_status_history "

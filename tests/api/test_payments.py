@@ -135,7 +135,8 @@ async def test_cancel_only_a_pending_payment_once(pool: asyncpg.Pool, api: TestC
     assert (await again.json())["error"]["code"] == "payment_not_cancellable"
     events = await pool.fetch("SELECT type FROM events ORDER BY seq")
     assert [e["type"] for e in events] == ["payment.created", "payment.cancelled"]
-    actions = await pool.fetch("SELECT action FROM audit_log ORDER BY id")
+    actions = await pool.fetch("SELECT action FROM audit_log WHERE object_type = 'payment' "
+                               "ORDER BY id")
     assert [a["action"] for a in actions] == ["payment.create", "payment.cancel"]
 
 

@@ -67,7 +67,9 @@ async def test_operator_creates_and_updates_a_store(api: TestClient,
                          json={"solana_recipient": "0OIl"})
     assert bad.status == 422
     assert (await bad.json())["error"]["param"] == "solana_recipient"
-    audit = await pool.fetch("SELECT action FROM audit_log WHERE object_type = 'store'")
+    audit = await pool.fetch("SELECT a.action FROM audit_log a JOIN stores s "
+                             "ON a.object_id = s.id::text "
+                             "WHERE a.object_type = 'store' AND s.slug = 'coffee' ORDER BY a.id")
     assert [a["action"] for a in audit] == ["store.create", "store.update"]
 
 

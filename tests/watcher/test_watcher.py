@@ -117,7 +117,9 @@ async def test_paid_after_expiry_is_paid_late(h: Harness) -> None:
     assert (row["status"], row["exception"]) == ("expired", "paid_late")
     types = [e["type"] for e in await h.pool.fetch(
         "SELECT type FROM events WHERE payment_id = $1 ORDER BY seq", row["id"])]
-    assert types == ["payment.created", "payment.paid_late"]
+    # the same outcome as the expiry sweep's (closed, payment.expired), then paid_late
+    assert types == ["payment.created", "payment.expired", "payment.paid_late"]
+    assert row["closed_at"] is not None
 
 
 async def test_two_references_paid_in_one_transaction(h: Harness) -> None:
@@ -298,13 +300,13 @@ async def test_the_tracker_reverts_a_transfer_whose_transaction_vanished(h: Harn
     ghost = base58.b58encode(bytes(range(64))).decode()
     async with h.pool.acquire() as conn, conn.transaction():
         from db import transfers
-        from paywatch.services.payment_updates import resettle
+        from paywatch.services.payments import Change, resettle
 
         await transfers.insert_transfer(conn, {
             "chain": "solana", "tx_id": ghost, "index": 0, "payment_id": payment_id,
             "asset": "SOL", "recipient": str(h.merchant.pubkey()),
             "amount": int(p["amount_due"]), "status": "confirmed"})
-        await resettle(conn, payment_id, "test")
+        await resettle(conn, payment_id, Change("test", None))
     await h.pool.execute("UPDATE transfers SET seen_at = now() - interval '1 hour'")
     assert (await h.payment(p["id"]))["status"] == "detected"
     await h.start_watcher()

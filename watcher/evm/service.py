@@ -36,7 +36,7 @@ from paywatch.core.metrics import (
     EVM_REORGS,
     TRANSFERS_REJECTED,
 )
-from paywatch.services.payment_updates import resettle
+from paywatch.services.payments import Change, resettle
 from watcher.evm.chain import (
     Block,
     Header,
@@ -61,9 +61,10 @@ class ChainMoved(Exception):
 
 class EvmWatcher:
     def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession,
-                 chain: EvmChain) -> None:
+                 chain: EvmChain, public_url: str | None = None) -> None:
         self.pool, self.chain, self.name = pool, chain, chain.name
         self.actor = f"watcher:{chain.name}"
+        self.change = Change(self.actor, public_url)  # how its payment events link to checkout
         self.rpc = RpcPool(chain.rpc_urls, session)
         self.health = HealthStamp(pool, chain.name)
         self.wake = asyncio.Event()
@@ -214,7 +215,7 @@ class EvmWatcher:
                 if await self._insert(conn, f, by_number[f.seen.block_number], depth):
                     touched.add(f.payment_id)
             for payment_id in touched - {None}:
-                await resettle(conn, payment_id, self.actor)
+                await resettle(conn, payment_id, self.change)
             await db_evm.prune(conn, self.name, blocks[-1].header.number - self.chain.keep_blocks)
         EVM_BLOCKS.labels(self.name, "forward").inc(len(blocks))
 
@@ -276,11 +277,11 @@ class EvmWatcher:
     async def _promote(self, depth: tuple[int, int | None]) -> None:
         confirmed, finalized = depth
         async with self.pool.acquire() as conn, conn.transaction():
-            touched = await db_evm.promote(conn, self.name, confirmed, "confirmed")
+            touched = await db_transfers.promote(conn, self.name, confirmed, "confirmed")
             if finalized is not None:
-                touched += await db_evm.promote(conn, self.name, finalized, "finalized")
+                touched += await db_transfers.promote(conn, self.name, finalized, "finalized")
             for payment_id in set(touched):
-                await resettle(conn, payment_id, self.actor)
+                await resettle(conn, payment_id, self.change)
 
     # ----- reorgs -------------------------------------------------------------------------
 
@@ -301,7 +302,7 @@ class EvmWatcher:
             tip = await db_evm.tip(conn, self.name)
             touched = await db_evm.rewind(conn, self.name, ancestor)
             for payment_id in set(touched):
-                await resettle(conn, payment_id, self.actor)
+                await resettle(conn, payment_id, self.change)
         orphaned = (tip["number"] - ancestor) if tip else 0
         EVM_REORGS.labels(self.name).inc()
         EVM_REORG_DEPTH.labels(self.name).observe(orphaned)
@@ -316,10 +317,10 @@ class EvmWatcher:
         async with self.pool.acquire() as conn, conn.transaction():
             touched = []
             for s in removed:
-                touched += await db_evm.revert_one(conn, self.name, s.tx_id, s.index,
-                                                   s.block_hash)
+                touched += await db_transfers.revert_one(conn, self.name, s.tx_id, s.index,
+                                                         s.block_hash)
             for payment_id in set(touched):
-                await resettle(conn, payment_id, self.actor)
+                await resettle(conn, payment_id, self.change)
 
 
 

@@ -23,7 +23,7 @@ from db import transfers as db_transfers
 from db import watch
 from db.pool import DATABASE_ERRORS
 from paywatch.core.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG, TRANSFERS_REJECTED
-from paywatch.services.payment_updates import resettle
+from paywatch.services.payments import Change, resettle
 from watcher.health import HealthStamp
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
 from watcher.solana.accounts import watched_accounts
@@ -55,8 +55,9 @@ class WatcherConfig:
 
 class SolanaWatcher:
     def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession,
-                 config: WatcherConfig) -> None:
+                 config: WatcherConfig, public_url: str | None = None) -> None:
         self.pool, self.config = pool, config
+        self.change = Change(ACTOR, public_url)  # how its payment events link to checkout
         self.rpc = RpcPool(config.rpc_urls, session)
         self.index = ReferenceIndex(pool)
         self.queue: asyncio.Queue[str] = asyncio.Queue(config.queue_size)
@@ -196,7 +197,7 @@ class SolanaWatcher:
                 if inserted and f.payment_id is not None and not f.reject_reason:
                     touched.add(f.payment_id)
             for payment_id in touched:
-                await resettle(conn, payment_id, ACTOR)
+                await resettle(conn, payment_id, self.change)
 
     def _remember(self, signature: str) -> None:
         self.done[signature] = None
@@ -226,7 +227,7 @@ class SolanaWatcher:
             else:
                 return
             for payment_id in set(touched):
-                await resettle(conn, payment_id, ACTOR)
+                await resettle(conn, payment_id, self.change)
 
     async def measure_lag(self) -> None:
         if self.stream.last_slot:

@@ -1,0 +1,84 @@
+"""Database rows -> the JSON objects the API answers with and events carry under `data.object`.
+
+One builder per object, so a payment looks the same in GET /v1/payments/{id}, in a webhook
+sent by the watcher, the sweep or an API call (the API's response models validate this shape)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from paywatch.core.money import fiat_shown, format_units
+
+Row = Mapping[str, Any]
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def public_link(public_url: str | None, path: str) -> str:
+    """A customer-facing link: absolute under PAYWATCH_PUBLIC_URL (already normalized to no
+    trailing slash) when it is set, a path on this server when not."""
+    return f"{public_url}{path}" if public_url else path
+
+
+def _chain_id(uri: str) -> int | None:
+    """ethereum:<target>@<chainId>[/fn]?...: the id the URI itself carries."""
+    head = uri.split("?", 1)[0].split("/", 1)[0]
+    _, _, chain_id = head.partition("@")
+    return int(chain_id) if chain_id.isdigit() else None
+
+
+def payment_request(row: Row, public_url: str | None) -> dict[str, Any]:
+    evm = row["reference"] is None
+    return {
+        "type": "eip681" if evm else "solana_pay", "url": row["payment_url"],
+        "reference": row["reference"], "recipient": row["recipient"],
+        "amount": str(row["amount_due"]), "asset_contract": row["mint"],
+        "chain_id": _chain_id(row["payment_url"]) if evm else None,
+        "qr_code_url": public_link(public_url, f"/v1/payments/{row['id']}/qr.svg"),
+    }
+
+
+def transfer_object(t: Row) -> dict[str, Any]:
+    return {
+        "chain": t["chain"], "tx_id": t["tx_id"], "index": t["index"], "asset": t["asset"],
+        "mint": t["mint"], "sender": t["sender"], "recipient": t["recipient"],
+        "amount": str(t["amount"]), "memo": t["memo"], "slot": t["slot"],
+        "block_time": rfc3339(t["block_time"]), "status": t["status"],
+        "reject_reason": t["reject_reason"], "seen_at": rfc3339(t["seen_at"]),
+        "confirmed_at": rfc3339(t["confirmed_at"]), "reverted_at": rfc3339(t["reverted_at"]),
+    }
+
+
+def payment_object(row: Row, transfers: Sequence[Row], public_url: str | None) -> dict[str, Any]:
+    """The payment as JSON (base units and fiat as decimal strings, times in RFC 3339 UTC)."""
+    currency = row["currency"].strip()
+    return {
+        "object": "payment", "id": str(row["id"]), "status": row["status"],
+        "exception": row["exception"],
+        "order_id": str(row["order_id"]) if row["order_id"] else None,
+        "chain": row["chain"], "asset": row["asset"], "mint": row["mint"],
+        "decimals": row["decimals"],
+        "amount_due": str(row["amount_due"]),
+        "amount_due_display": format_units(row["amount_due"], row["decimals"]),
+        "amount_received": str(row["amount_received"]),
+        "amount_received_display": format_units(row["amount_received"], row["decimals"]),
+        "currency": currency,
+        "fiat_amount": format(fiat_shown(row["fiat_amount"], currency), "f"),
+        "fiat_amount_due": format(fiat_shown(row["fiat_amount_due"], currency), "f"),
+        "required_commitment": row["required_commitment"],
+        "checkout_url": public_link(public_url, f"/pay/{row['id']}"),
+        "payment_request": payment_request(row, public_url),
+        "quote": row["quote"],
+        "transfers": [transfer_object(t) for t in transfers],
+        "label": row["label"], "message": row["message"], "memo": row["memo"],
+        "redirect_url": row["redirect_url"], "metadata": row["metadata"],
+        **{name: rfc3339(row[name]) for name in (
+            "expires_at", "monitor_until", "confirm_deadline_at", "created_at", "updated_at",
+            "detected_at", "confirmed_at", "closed_at")},
+    }
