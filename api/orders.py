@@ -15,7 +15,7 @@ from api.auth import Principal, principal
 from api.body import parse_body, parse_query, respond
 from api.errors import ApiError
 from api.idempotency import run_once
-from api.keys import DB_POOL, SETTINGS
+from api.keys import CHAINS, DB_POOL, SETTINGS
 from api.models.orders import (
     AddressOut,
     CustomerOut,
@@ -36,6 +36,7 @@ from api.serialize import payment_out
 from db import audit, customers, events
 from db import orders as db
 from db import payments as payments_db
+from paywatch.core.chains import ChainRegistry
 from paywatch.core.money import fiat_shown, minor_units
 
 # re.ASCII: `\d` would otherwise also take Arabic-Indic and other Unicode digits.
@@ -240,7 +241,7 @@ async def cancel_order(request: web.Request) -> web.Response:
                            "a payment for this order has been seen on chain and is not yet "
                            "confirmed; wait for it, or refund it after it confirms")
         await _cancel_payments(conn, who, order, body.reason,
-                               request.app[SETTINGS].public_url)
+                               request.app[SETTINGS].public_url, request.app[CHAINS])
         await db.add_history(conn, order["id"], "pending_payment", "cancelled", body.reason,
                              who.actor)
         out = await _out_by_id(conn, order["id"], store_id)
@@ -265,11 +266,13 @@ async def _refuse_cancel(conn: asyncpg.Connection, store_id: uuid.UUID,
 
 
 async def _cancel_payments(conn: asyncpg.Connection, who: Principal, order: asyncpg.Record,
-                           reason: str | None, public_url: str | None) -> None:
+                           reason: str | None, public_url: str | None,
+                           chains: ChainRegistry) -> None:
     """Pending payments of a cancelled order must not be paid any more: close them, and tell
     the merchant with the same payment.cancelled event a direct cancel sends."""
     for row in await db.cancel_pending_payments(conn, order["id"]):
-        out = payment_out(row, await payments_db.transfers_of(conn, row["id"]), public_url)
+        out = payment_out(row, await payments_db.transfers_of(conn, row["id"]), public_url,
+                          chains)
         await events.emit(conn, store_id=order["store_id"], type_="payment.cancelled",
                           data={**out.model_dump(mode="json"),
                                 "reason": f"order {order['number']} cancelled"},

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import asyncpg
 
 from api.models.payments import Payment, PaymentRequest, Transfer
+from paywatch.core.chains import ChainRegistry
+from paywatch.core.chains import PaymentRequest as ChainRequest
 from paywatch.core.money import fiat_shown, format_units
 
 
@@ -16,24 +19,23 @@ def public_link(public_url: str | None, path: str) -> str:
     return f"{public_url}{path}" if public_url else path
 
 
-def payment_request(row: asyncpg.Record, public_url: str | None) -> PaymentRequest:
-    evm = row["reference"] is None
+def payment_request(row: Mapping[str, Any], public_url: str | None,
+                    chains: ChainRegistry) -> PaymentRequest:
+    """The request as the payment's chain describes it. A chain since removed from the
+    configuration still shows its stored URL and recipient, under the type "unknown"."""
+    adapter = chains.get(row["chain"])
+    request = adapter.payment_request(row) if adapter is not None else ChainRequest(
+        type="unknown", url=row["payment_url"], recipient=row["recipient"],
+        reference=row["reference"], chain_id=None)
     return PaymentRequest(
-        type="eip681" if evm else "solana_pay", url=row["payment_url"],
-        reference=row["reference"], recipient=row["recipient"], amount=row["amount_due"],
-        asset_contract=row["mint"], chain_id=_chain_id(row["payment_url"]) if evm else None,
+        type=request.type, url=request.url, reference=request.reference,
+        recipient=request.recipient, amount=row["amount_due"], asset_contract=row["mint"],
+        chain_id=request.chain_id,
         qr_code_url=public_link(public_url, f"/v1/payments/{row['id']}/qr.svg"))
 
 
-def _chain_id(uri: str) -> int | None:
-    """ethereum:<target>@<chainId>[/fn]?...: the id the URI itself carries."""
-    head = uri.split("?", 1)[0].split("/", 1)[0]
-    _, _, chain_id = head.partition("@")
-    return int(chain_id) if chain_id.isdigit() else None
-
-
 def payment_out(row: asyncpg.Record, transfers: Sequence[asyncpg.Record],
-                public_url: str | None) -> Payment:
+                public_url: str | None, chains: ChainRegistry) -> Payment:
     currency = row["currency"].strip()
     return Payment(
         id=str(row["id"]), status=row["status"], exception=row["exception"],
@@ -46,7 +48,7 @@ def payment_out(row: asyncpg.Record, transfers: Sequence[asyncpg.Record],
         currency=currency, fiat_amount=fiat_shown(row["fiat_amount"], currency),
         fiat_amount_due=fiat_shown(row["fiat_amount_due"], currency),
         required_commitment=row["required_commitment"],
-        payment_request=payment_request(row, public_url),
+        payment_request=payment_request(row, public_url, chains),
         checkout_url=public_link(public_url, f"/pay/{row['id']}"),
         quote=row["quote"],
         transfers=[Transfer(**dict(t)) for t in transfers],
