@@ -20,4 +20,4 @@ FAMILIES: dict[str, Callable[[Any], ChainAdapter]] = {
 
 
 def build_chains(settings: Settings) -> ChainRegistry:
-    return ChainRegistry([FAMILIES[config.family](config) for config in settings.chains])
+    return ChainRegistry([FAMILIES[config.family](config) for config in settings.all_chains()])

@@ -36,12 +36,15 @@ def test_the_legacy_variables_fold_into_one_chains_list(monkeypatch: Any) -> Non
     monkeypatch.setenv("PAYWATCH_EVM_CHAINS", json.dumps([ANVIL]))
     monkeypatch.setenv("PAYWATCH_EVM_WATCH", "false")
     settings = load_settings(_env_file=None)
-    assert [(c.family, c.name, c.watch) for c in settings.chains] == [
+    assert [(c.family, c.name, c.watch) for c in settings.all_chains()] == [
         ("solana", "solana", True), ("evm", "anvil", False)]
     shown = json.dumps(settings.public_view()["PAYWATCH_CHAINS"])
     assert "hidden" not in shown
     assert "secret" not in shown
     assert '"commitment": "finalized"' in shown
+    # A copy with other values (the demo points Solana at its simnet) folds those values.
+    copy = settings.model_copy(update={"solana_rpc_urls": ["http://127.0.0.1:1"]})
+    assert copy.all_chains()[0].rpc_urls == ["http://127.0.0.1:1"]
 
 
 def test_the_chains_list_configures_every_family_in_one_shape(monkeypatch: Any) -> None:

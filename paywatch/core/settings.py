@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     evm_watch: bool = True
 
     # Every chain, one shape: a JSON list of {"family": "solana" | "evm", "name": ...}. The
-    # variables above keep working: after validation this holds them too (see _fold_chains).
+    # variables above keep working: all_chains() folds them in.
     chains: Annotated[list[ChainConfig], NoDecode] = Field(default_factory=list)
 
     # Scheduled jobs (every process runs them; they are safe in parallel).
@@ -193,26 +193,28 @@ class Settings(BaseSettings):
         return chains
 
     @model_validator(mode="after")
-    def _fold_chains(self) -> Settings:
-        """PAYWATCH_SOLANA_* and PAYWATCH_EVM_CHAINS become entries of `chains` (after any
-        given there), so everything downstream reads one list."""
+    def _unique_chain_names(self) -> Settings:
+        names = [c.name for c in self.all_chains()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"chain names must be unique, got {names}")
+        return self
+
+    def all_chains(self) -> list[SolanaChain | EvmChain]:
+        """Every chain in one list: `chains` as given, with PAYWATCH_SOLANA_* folded in as the
+        Solana entry (unless the list has one) and PAYWATCH_EVM_CHAINS after it. Computed on
+        each call, so a copy with other values (model_copy skips validators) stays true."""
         chains: list[SolanaChain | EvmChain] = list(self.chains)
         if not any(c.family == "solana" for c in chains):
             chains.insert(0, SolanaChain(rpc_urls=self.solana_rpc_urls,
                                          ws_urls=self.solana_ws_urls,
                                          commitment=self.solana_commitment,
                                          watch=self.solana_watch))
-        chains += [c.model_copy(update={"watch": c.watch and self.evm_watch})
-                   for c in self.evm_chains]
-        names = [c.name for c in chains]
-        if len(set(names)) != len(names):
-            raise ValueError(f"chain names must be unique, got {names}")
-        self.chains = chains
-        return self
+        return chains + [c.model_copy(update={"watch": c.watch and self.evm_watch})
+                         for c in self.evm_chains]
 
     def evm_chain(self, name: str) -> EvmChain | None:
-        return next((c for c in self.chains if isinstance(c, EvmChain) and c.name == name),
-                    None)
+        return next((c for c in self.all_chains()
+                     if isinstance(c, EvmChain) and c.name == name), None)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -228,6 +230,7 @@ class Settings(BaseSettings):
                 raw = value.get_secret_value() if isinstance(value, SecretStr) else value
                 value = _masked_urls(raw)
             view[f"PAYWATCH_{name.upper()}"] = _jsonable(value)
+        view["PAYWATCH_CHAINS"] = _jsonable(self.all_chains())  # with the folded entries
         return view
 
 
