@@ -24,9 +24,10 @@ from api import (
 from api.auth import auth_middleware
 from api.errors import Handler, error_middleware
 from api.guards import input_middleware
-from api.keys import DB_POOL, MIGRATIONS, QUOTES, RATE_LIMITER, SETTINGS
+from api.keys import CHAINS, DB_POOL, MIGRATIONS, QUOTES, RATE_LIMITER, SETTINGS
 from api.ratelimit import RateLimiter
 from db.migrator import Migration, load_migrations
+from paywatch.core.chains import ChainRegistry
 from paywatch.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from paywatch.core.pricing import QuoteService, build_quote_service
 from paywatch.core.settings import Settings
@@ -56,14 +57,18 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 def build_app(settings: Settings, pool: asyncpg.Pool,
               migrations: list[Migration] | None = None,
-              quote_service: QuoteService | None = None) -> web.Application:
-    """Call inside a running event loop (the price sources' HTTP session belongs to it)."""
+              quote_service: QuoteService | None = None, *,
+              chains: ChainRegistry) -> web.Application:
+    """Call inside a running event loop (the price sources' HTTP session belongs to it).
+    `chains` is the composition root's registry (paywatch.chains.build_chains): everything
+    chain-specific the API does goes through it."""
     app = web.Application(
         middlewares=[metrics_middleware, error_middleware, input_middleware, auth_middleware],
         client_max_size=settings.api_max_body_bytes,
     )
     app[SETTINGS] = settings
     app[DB_POOL] = pool
+    app[CHAINS] = chains
     app[MIGRATIONS] = migrations if migrations is not None else load_migrations()
     app[RATE_LIMITER] = RateLimiter(settings.api_rate_limit_per_minute)
     if quote_service is None:  # tests and tools; the daemon shares its own with the jobs

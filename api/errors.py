@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from db.pool import UNAVAILABLE_ERRORS
+from paywatch.core.chains import ChainInputError
 
 log = logging.getLogger("paywatch.api")
 
@@ -46,6 +47,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return exc.response()
+    except ChainInputError as exc:  # a chain adapter's refusal: the same error body
+        return ApiError(exc.status, exc.code, exc.message, exc.param, exc.type).response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -1,8 +1,8 @@
 """/healthz (the process is alive), /readyz (database reachable, migrations current, every
 watched chain healthy), /metrics.
 
-Which chains are watched comes from the settings every process of a deployment shares
-(PAYWATCH_SOLANA_WATCH, PAYWATCH_EVM_WATCH and PAYWATCH_EVM_CHAINS), not from whether this
+Which chains are watched comes from the chain registry, built from the settings every process
+of a deployment shares (each chain's `watch`), not from whether this
 process runs a watcher: an `--role api` process is ready only when the watchers elsewhere
 report their chains. A deployment that watches no chain is ready on the database alone."""
 
@@ -14,11 +14,10 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from api.keys import DB_POOL, MIGRATIONS, SETTINGS
+from api.keys import CHAINS, DB_POOL, MIGRATIONS
 from db import chain_health
 from db.migrator import Migrator
 from paywatch.core.metrics import READY
-from paywatch.core.settings import Settings
 
 READY_TIMEOUT_S = 2.0
 # A chain whose leading watcher has not stamped its health for this long is unhealthy (the
@@ -44,19 +43,12 @@ async def readyz(request: web.Request) -> web.Response:
                               "chains": chains}, status=status)
 
 
-def watched_chains(settings: Settings) -> list[str]:
-    chains = ["solana"] if settings.solana_watch else []
-    if settings.evm_watch:
-        chains += [chain.name for chain in settings.evm_chains]
-    return chains
-
-
 async def _check(request: web.Request) -> tuple[bool, str, dict[str, ChainReport]]:
     async with request.app[DB_POOL].acquire() as conn:
         ok, reason = await Migrator(conn, request.app[MIGRATIONS]).is_current()
         if not ok:
             return ok, reason, {}
-        watched = watched_chains(request.app[SETTINGS])
+        watched = request.app[CHAINS].watched()
         rows = await chain_health.health_of(conn, watched, CHAIN_STALE_S) if watched else {}
     chains = {name: _report(rows.get(name)) for name in watched}
     down = [f"{name}: {report['reason']}" for name, report in chains.items()

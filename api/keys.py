@@ -7,6 +7,7 @@ from aiohttp import web
 
 from api.ratelimit import RateLimiter
 from db.migrator import Migration
+from paywatch.core.chains import ChainRegistry
 from paywatch.core.pricing import QuoteService
 from paywatch.core.settings import Settings
 
@@ -15,3 +16,4 @@ DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 MIGRATIONS = web.AppKey("migrations", list[Migration])
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 QUOTES = web.AppKey("quotes", QuoteService)
+CHAINS = web.AppKey("chains", ChainRegistry)

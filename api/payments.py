@@ -1,4 +1,5 @@
-"""Payments: create (priced quote + Solana Pay request), read, list, cancel, settle, QR code."""
+"""Payments: create (priced quote + the chain's payment request), read, list, cancel, settle,
+QR code. Everything chain-specific goes through the payment's chain adapter (app[CHAINS])."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from aiohttp import web
 from api.auth import Principal, principal
 from api.body import parse_body, parse_query, respond
 from api.errors import ApiError
-from api.evm_requests import EvmSetup, evm_request
-from api.idempotency import run_once
-from api.keys import DB_POOL, SETTINGS
+from api.idempotency import Work, run_once
+from api.keys import CHAINS, DB_POOL, SETTINGS
 from api.models.payments import (
     CancelRequest,
     Payment,
@@ -29,18 +29,10 @@ from api.pagination import decode_cursor, encode_cursor
 from api.quoting import QuoteInput, quote_for
 from api.serialize import payment_out
 from db import audit, events, stores
-from db import evm as db_evm
 from db import payments as db
+from paywatch.core.chains import ChainAdapter
 from paywatch.core.metrics import PAYMENTS_CREATED
-from paywatch.core.payments import (
-    PaymentAsk,
-    clocks,
-    new_reference,
-    required_commitment,
-    solana_pay_url,
-)
-from paywatch.core.settings import Settings
-from paywatch.core.solanapay import UrlTooLong
+from paywatch.core.payments import PaymentAsk, clocks, required_commitment
 from paywatch.core.states import SETTLEABLE
 from paywatch.services import payments
 from paywatch.services.payments import Change, TransitionRefused, payment_event
@@ -79,16 +71,17 @@ async def create_payment(request: web.Request) -> web.Response:
     who.require("payments:write")
     store_id = store_of(who)
     body = await parse_body(request, PaymentCreate)
+    chain = request.app[CHAINS].require(body.chain, "chain")
+    ask = PaymentAsk(body.label, body.message, body.memo, body.expires_in,
+                     str(body.redirect_url) if body.redirect_url else None, body.metadata)
     async with request.app[DB_POOL].acquire() as conn:
         store = await stores.store_by_id(conn, store_id)
-        evm = await _evm_setup(conn, request.app[SETTINGS], store, body)
+        await chain.check_payable(conn, store, ask)
         asset = await _accepted_asset(conn, store, body)
         amount, currency, order_id = await _amount_to_pay(conn, store_id, body)
         now = await db.database_now(conn)
     quote = await quote_for(request.app, QuoteInput(asset, amount, currency, store))
     expires_at, monitor_until = clocks(store, now, body.expires_in)
-    ask = PaymentAsk(body.label, body.message, body.memo, body.expires_in,
-                     str(body.redirect_url) if body.redirect_url else None, body.metadata)
     values = {
         "store_id": store_id, "order_id": order_id, "chain": body.chain,
         "asset": asset["asset"], "mint": asset["mint"], "decimals": asset["decimals"],
@@ -98,8 +91,17 @@ async def create_payment(request: web.Request) -> web.Response:
         "redirect_url": ask.redirect_url, "metadata": ask.metadata,
         "expires_at": expires_at, "monitor_until": monitor_until, **quote.columns(),
     }
-    if evm is None:
-        values |= _solana_request(store, asset, values["amount_due"], ask)
+    response = await run_once(request, who, _creator(request, who, chain, store, values, ask))
+    if response.status == 201 and "Idempotent-Replayed" not in response.headers:
+        PAYMENTS_CREATED.labels(body.chain, asset["asset"]).inc()
+    return response
+
+
+def _creator(request: web.Request, who: Principal, chain: ChainAdapter, store: asyncpg.Record,
+             values: dict[str, Any], ask: PaymentAsk) -> Work:
+    """The payment's transaction: its chain plans the request (a deposit address index or a
+    unique amount moves with the payment, so a rollback leaves no gap), then the row."""
+    store_id, order_id = values["store_id"], values["order_id"]
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         if order_id is not None:
@@ -108,8 +110,7 @@ async def create_payment(request: web.Request) -> web.Response:
                 raise ApiError(409, "order_not_payable", "the order changed while the payment "
                                "was being quoted; it is no longer pending payment",
                                param="order_id")
-        planned = values if evm is None else values | await evm_request(conn, evm, store_id,
-                                                                        values)
+        planned = values | await chain.plan_request(conn, store, values, ask)
         row = await db.insert_payment(conn, planned)
         public_url = request.app[SETTINGS].public_url
         out = payment_out(row, [], public_url).model_dump(mode="json")
@@ -120,50 +121,12 @@ async def create_payment(request: web.Request) -> web.Response:
                            object_type="payment", object_id=row["id"], after=out)
         return 201, out
 
-    response = await run_once(request, who, work)
-    if response.status == 201 and "Idempotent-Replayed" not in response.headers:
-        PAYMENTS_CREATED.labels(body.chain, asset["asset"]).inc()
-    return response
-
-
-def _solana_request(store: asyncpg.Record, asset: asyncpg.Record, amount: int,
-                    ask: PaymentAsk) -> dict[str, Any]:
-    reference = new_reference()
-    try:
-        url = solana_pay_url(store, asset, amount, reference, ask)
-    except UrlTooLong as exc:
-        raise ApiError(422, "payment_url_too_long", str(exc), param=exc.field) from None
-    return {"recipient": store["solana_recipient"], "reference": reference, "payment_url": url}
-
-
-async def _evm_setup(conn: asyncpg.Connection, settings: Settings, store: asyncpg.Record,
-                     body: PaymentCreate) -> EvmSetup | None:
-    if body.chain == "solana":
-        return None
-    chain = settings.evm_chain(body.chain)
-    if chain is None:
-        names = ", ".join(["solana"] + [c.name for c in settings.evm_chains])
-        raise ApiError(422, "chain_not_configured",
-                       f"no chain {body.chain!r} is configured; configured: {names}",
-                       param="chain")
-    matching = await db_evm.store_chain(conn, store["id"], body.chain)
-    if matching is None:
-        raise ApiError(422, "chain_not_configured",
-                       f"this store has no settings for {body.chain}: set `evm` on the store "
-                       "(an xpub for deposit addresses, or a shared address)", param="chain")
-    if body.memo is not None:
-        raise ApiError(422, "parameter_invalid", "a memo cannot travel with an EVM transfer; "
-                       "use metadata to keep your own notes", param="memo")
-    return EvmSetup(chain, matching)
+    return work
 
 
 async def _accepted_asset(conn: asyncpg.Connection, store: asyncpg.Record,
                           body: PaymentCreate) -> asyncpg.Record:
     """The store's accepted asset row (its mint/contract and decimals)."""
-    if body.chain == "solana" and not store["solana_recipient"]:
-        raise ApiError(422, "chain_not_configured",
-                       "this store has no Solana recipient; set one with "
-                       "`paywatch stores update --solana-recipient`", param="chain")
     asset = await stores.store_asset(conn, store["id"], body.chain, body.asset.upper())
     if asset is None:
         accepted = [f"{a['asset']}" for a in await stores.store_assets(conn, store["id"])
@@ -292,8 +255,8 @@ def add_routes(app: web.Application) -> None:
 
 
 OPERATIONS = [
-    Operation("POST", "/v1/payments", "Create a payment with a priced quote and a Solana Pay "
-              "request", Payment, 201, "payments:write", request=PaymentCreate,
+    Operation("POST", "/v1/payments", "Create a payment with a priced quote and the chain's "
+              "payment request", Payment, 201, "payments:write", request=PaymentCreate,
               errors=(409, 503)),
     Operation("GET", "/v1/payments", "List payments, newest first", PaymentList,
               scope="payments:read", query=PaymentListQuery),

@@ -15,7 +15,7 @@ from api.auth import Principal, principal
 from api.body import parse_body, respond
 from api.errors import ApiError
 from api.idempotency import run_once
-from api.keys import DB_POOL, SETTINGS
+from api.keys import CHAINS, DB_POOL
 from api.models.common import (
     Currency,
     FiatAmount,
@@ -30,10 +30,9 @@ from api.models.common import (
 from api.openapi import Operation
 from db import audit, stores
 from db import evm as db_evm
-from paywatch.core.evm import EvmChain, checksum, validate_xpub
+from paywatch.core.chains import ChainRegistry
+from paywatch.core.evm import checksum, validate_xpub
 from paywatch.core.pricing import CfvPolicy
-from paywatch.core.settings import Settings
-from paywatch.core.validation import solana_address
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
@@ -227,61 +226,29 @@ def _changes(body: StoreFields) -> dict[str, Any]:
     return changes
 
 
-async def _replace_assets(conn: asyncpg.Connection, settings: Settings, store_id: uuid.UUID,
+async def _replace_assets(conn: asyncpg.Connection, chains: ChainRegistry, store_id: uuid.UUID,
                           assets: list[AssetIn]) -> None:
     keep = {(a.chain, a.asset) for a in assets}
     for current in await stores.store_assets(conn, store_id):
         if (current["chain"], current["asset"]) not in keep:
             await stores.disable_store_asset(conn, store_id, current["chain"], current["asset"])
     for a in assets:
-        mint, decimals = _resolve_asset(settings, a)
+        mint, decimals = _resolve_asset(chains, a)
         await stores.upsert_store_asset(conn, store_id, a.chain, a.asset, mint, decimals)
 
 
-def _resolve_asset(settings: Settings, a: AssetIn) -> tuple[str | None, int]:
-    """(mint or contract, decimals): given for Solana, from the operator's config on EVM."""
-    if a.chain == "solana":
-        if a.decimals is None:
-            raise ApiError(422, "parameter_invalid", f"{a.asset} needs its decimals",
-                           param="assets")
-        if a.asset != "SOL" and a.mint is None:
-            raise ApiError(422, "parameter_invalid", f"{a.asset} needs its SPL mint",
-                           param="assets")
-        try:
-            return (solana_address(a.mint) if a.mint else None), a.decimals
-        except ValueError as exc:
-            raise ApiError(422, "parameter_invalid", str(exc), param="assets") from None
-    chain = _evm_chain(settings, a.chain, "assets")
-    known = chain.asset(a.asset)
-    if known is None:
-        raise ApiError(422, "asset_not_configured",
-                       f"{a.chain} has no asset {a.asset}; configured: "
-                       f"{', '.join(chain.symbols())}", param="assets")
-    contract, decimals = known
-    given_mint = a.mint.lower() if a.mint else None
-    if (given_mint is not None and given_mint != (contract or "").lower()) or \
-            (a.decimals is not None and a.decimals != decimals):
-        what = contract or "the native coin"
-        raise ApiError(422, "parameter_invalid",
-                       f"{a.asset} on {a.chain} is {what} with {decimals} decimals",
-                       param="assets")
-    return contract, decimals
+def _resolve_asset(chains: ChainRegistry, a: AssetIn) -> tuple[str | None, int]:
+    """(mint or contract, decimals) as the asset's chain accepts it."""
+    return chains.require(a.chain, "assets").resolve_asset(a.asset, a.mint, a.decimals)
 
 
-def _evm_chain(settings: Settings, name: str, param: str) -> EvmChain:
-    chain = settings.evm_chain(name)
-    if chain is None:
-        configured = ", ".join(["solana"] + [c.name for c in settings.evm_chains])
-        raise ApiError(422, "chain_not_configured",
-                       f"no chain {name!r} is configured; configured: {configured}",
-                       param=param)
-    return chain
-
-
-async def _apply_evm(conn: asyncpg.Connection, settings: Settings, store_id: uuid.UUID,
+async def _apply_evm(conn: asyncpg.Connection, chains: ChainRegistry, store_id: uuid.UUID,
                      evm: dict[str, EvmChainIn | None]) -> None:
     for name, config in evm.items():
-        _evm_chain(settings, name, "evm")
+        # `evm` is the public API's field for EVM matching settings (xpub or shared address).
+        if chains.require(name, "evm").family != "evm":
+            raise ApiError(422, "chain_not_configured", f"{name} is not an EVM chain; "
+                           "`evm` takes EVM chains only", param="evm")
         if config is None:
             await db_evm.delete_store_chain(conn, store_id, name)
         else:
@@ -296,7 +263,7 @@ async def create_store(request: web.Request) -> web.Response:
         raise ApiError(403, "operator_key_required", "only the operator's key creates stores",
                        type_="permission_error")
     body = await parse_body(request, StoreCreate)
-    settings = request.app[SETTINGS]
+    chains = request.app[CHAINS]
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         try:
@@ -309,8 +276,8 @@ async def create_store(request: web.Request) -> web.Response:
         if assets is None and body.solana_recipient:
             assets = [AssetIn(asset="SOL", decimals=9)]
         if body.evm:
-            await _apply_evm(conn, settings, row["id"], body.evm)
-        await _replace_assets(conn, settings, row["id"], assets or [])
+            await _apply_evm(conn, chains, row["id"], body.evm)
+        await _replace_assets(conn, chains, row["id"], assets or [])
         out = (await store_out(conn, row)).model_dump(mode="json")
         await audit.record(conn, store_id=row["id"], actor=who.actor, action="store.create",
                            object_type="store", object_id=row["id"], after=out)
@@ -323,16 +290,16 @@ async def update_store(request: web.Request) -> web.Response:
     who = principal(request)
     who.require("admin")
     body = await parse_body(request, StoreFields)
-    settings = request.app[SETTINGS]
+    chains = request.app[CHAINS]
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         before = await _find(conn, who, request.match_info["ref"])
         before_out = (await store_out(conn, before)).model_dump(mode="json")
         row = await stores.update_store(conn, before["id"], _changes(body))
         if body.evm:
-            await _apply_evm(conn, settings, row["id"], body.evm)
+            await _apply_evm(conn, chains, row["id"], body.evm)
         if body.assets is not None:
-            await _replace_assets(conn, settings, row["id"], body.assets)
+            await _replace_assets(conn, chains, row["id"], body.assets)
         out = (await store_out(conn, row)).model_dump(mode="json")
         await audit.record(conn, store_id=row["id"], actor=who.actor, action="store.update",
                            object_type="store", object_id=row["id"], before=before_out,

@@ -40,6 +40,7 @@ from bench.common import admin_server, database
 from bench.solana_watcher import create_payments, store_and_key
 from db import webhooks
 from db.pool import create_pool
+from paywatch.chains import build_chains
 from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
@@ -90,7 +91,7 @@ async def run_rate(admin: str, rate: int, args: argparse.Namespace) -> list[floa
         key, store_id = await store_and_key(pool, str(merchant))
         async with pool.acquire() as conn:
             await webhooks.insert_endpoint(conn, store_id, hook_url, "whsec_bench", None, ["*"])
-        client = TestClient(TestServer(build_app(settings, pool)))
+        client = TestClient(TestServer(build_app(settings, pool, chains=build_chains(settings))))
         await client.start_server()
         payments = await create_payments(client, key, count)
         confirmed_at: dict[str, float] = {}
@@ -134,7 +135,8 @@ async def run_rate_split(admin: str, rate: int, args: argparse.Namespace) -> lis
             async with pool.acquire() as conn:
                 await webhooks.insert_endpoint(conn, store_id, hook_url, "whsec_bench", None,
                                                ["*"])
-            client = TestClient(TestServer(build_app(settings, pool)))
+            app = build_app(settings, pool, chains=build_chains(settings))
+            client = TestClient(TestServer(app))
             await client.start_server()
             payments = await create_payments(client, key, rate * args.seconds)
             (work / "in.json").write_text(json.dumps(

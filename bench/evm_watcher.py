@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.app import build_app
 from bench.common import admin_server, database
 from db.pool import create_pool
+from paywatch.chains import build_chains
 from paywatch.core.evm import EvmChain, EvmToken
 from paywatch.core.settings import Settings
 from tests.evm.anvil import CHAIN_ID, Anvil, anvil_process
@@ -105,7 +106,7 @@ async def run(admin: str, args: argparse.Namespace) -> None:
             settings = Settings(database_url=dsn, evm_chains=[chain], _env_file=None,
                                 api_rate_limit_per_minute=10**9,
                                 static_prices={"ETH": "2500", "USDT": "1"})
-            api = TestClient(TestServer(build_app(settings, pool)))
+            api = TestClient(TestServer(build_app(settings, pool, chains=build_chains(settings))))
             await api.start_server()
             headers, _ = await make_evm_store(pool, chain, "bench")
             watcher = EvmWatcher(pool, session, chain)

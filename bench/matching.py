@@ -34,6 +34,7 @@ from bench.common import admin_server, database
 from bench.seed import count_by_status
 from bench.solana_watcher import create_payments, store_and_key
 from db.pool import create_pool
+from paywatch.chains import build_chains
 from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
@@ -49,7 +50,7 @@ async def real_transactions(sim: SimnetServer, pool: Any, settings: Settings,
     merchant = Keypair().pubkey()
     await wallet.airdrop(merchant, 10**9)
     key, _ = await store_and_key(pool, str(merchant))
-    client = TestClient(TestServer(build_app(settings, pool)))
+    client = TestClient(TestServer(build_app(settings, pool, chains=build_chains(settings))))
     await client.start_server()
     payments = await create_payments(client, key, count)
     await client.close()

@@ -15,9 +15,9 @@ import asyncpg
 SEED_PAYMENTS = """
 INSERT INTO payments (store_id, chain, asset, decimals, recipient, reference, amount_due,
     required_commitment, currency, fiat_amount, fiat_amount_due, price, price_source, price_at,
-    quote, payment_url, created_at, expires_at, monitor_until)
+    quote, payment_url, request_type, created_at, expires_at, monitor_until)
 SELECT $1, 'solana', 'SOL', 9, $2, 'bench' || lpad(n::text, 12, '0'), 6666667, 'confirmed',
-       'USD', 1, 1, 150, 'static', now(), $6::jsonb, 'solana:' || $2,
+       'USD', 1, 1, 150, 'static', now(), $6::jsonb, 'solana:' || $2, 'solana_pay',
        now() + $5::interval - interval '15 minutes', now() + $5::interval,
        now() + $5::interval + interval '1 day'
 FROM generate_series($3::bigint, $3::bigint + $4::bigint - 1) AS n

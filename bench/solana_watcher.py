@@ -35,6 +35,7 @@ from bench.seed import seed_payments, sol_quote
 from db import api_keys, stores
 from db.payments import get_payment_public
 from db.pool import create_pool
+from paywatch.chains import build_chains
 from paywatch.core.apikeys import display_prefix, generate_key, hash_key
 from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
@@ -116,7 +117,7 @@ async def run_size(admin_dsn: str, size: int, args: argparse.Namespace) -> tuple
         merchant = Keypair().pubkey()
         await wallet.airdrop(merchant, 10**9)
         key, store_id = await store_and_key(pool, str(merchant))
-        client = TestClient(TestServer(build_app(settings, pool)))
+        client = TestClient(TestServer(build_app(settings, pool, chains=build_chains(settings))))
         await client.start_server()
         payments = await create_payments(client, key, paid)
         async with pool.acquire() as conn:

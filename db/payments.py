@@ -18,6 +18,7 @@ PAYMENT_COLUMNS = (
     "price_source", "price_at", "fair_value", "fair_value_source", "valuation_percent",
     "valuation_status", "discount_percent", "quote", "label", "message", "memo", "redirect_url",
     "payment_url", "metadata", "expires_at", "monitor_until", "derivation_index",
+    "request_type", "request_chain_id",
 )
 
 INSERT_PAYMENT = """
@@ -25,9 +26,9 @@ INSERT INTO payments (store_id, order_id, chain, asset, mint, decimals, recipien
     amount_due, required_commitment, currency, fiat_amount, fiat_amount_due, price,
     price_source, price_at, fair_value, fair_value_source, valuation_percent, valuation_status,
     discount_percent, quote, label, message, memo, redirect_url, payment_url, metadata,
-    expires_at, monitor_until, derivation_index)
+    expires_at, monitor_until, derivation_index, request_type, request_chain_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)
+    $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
 RETURNING *
 """
 

@@ -326,6 +326,8 @@ CREATE TABLE public.payments (
     detected_at timestamp with time zone,
     confirmed_at timestamp with time zone,
     closed_at timestamp with time zone,
+    request_type text NOT NULL,
+    request_chain_id bigint,
     CONSTRAINT payments_amount_due_check CHECK (((amount_due)::numeric > (0)::numeric)),
     CONSTRAINT payments_chain_check CHECK ((chain ~ '^[a-z0-9][a-z0-9_-]{0,31}$'::text)),
     CONSTRAINT payments_check CHECK (((fiat_amount_due)::numeric <= (fiat_amount)::numeric)),

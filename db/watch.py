@@ -20,7 +20,7 @@ SELECT_OPEN_PAYMENT = SELECT_OPEN_PAYMENTS + " AND id = $3"
 SELECT_WATCHED_ASSETS = """
 SELECT DISTINCT s.solana_recipient AS recipient, a.asset, a.mint
 FROM stores s JOIN store_assets a ON a.store_id = s.id
-WHERE a.chain = 'solana' AND a.enabled AND s.solana_recipient IS NOT NULL
+WHERE a.chain = $1 AND a.enabled AND s.solana_recipient IS NOT NULL
 """
 
 SELECT_CURSOR = "SELECT cursor, slot FROM watch_cursors WHERE chain = $1 AND account = $2"
@@ -49,8 +49,9 @@ async def open_payment(conn: asyncpg.Connection, chain: str,
     return await conn.fetchrow(SELECT_OPEN_PAYMENT, chain, OPEN_STATUSES, payment_id)
 
 
-async def watched_assets(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_WATCHED_ASSETS)
+async def watched_assets(conn: asyncpg.Connection, chain: str) -> list[asyncpg.Record]:
+    """The (recipient, asset) pairs whose token accounts a recipient-based watcher follows."""
+    return await conn.fetch(SELECT_WATCHED_ASSETS, chain)
 
 
 async def cursor(conn: asyncpg.Connection, chain: str,

@@ -19,15 +19,14 @@ from aiohttp import web
 from api.app import build_app
 from db.migrator import MigrationError, Migrator, load_migrations
 from paywatch import __version__
-from paywatch.core.evm import EvmChain
+from paywatch.chains import build_chains
+from paywatch.core.chains import ChainAdapter, ChainRegistry
 from paywatch.core.metrics import BUILD_INFO
 from paywatch.core.pricing import build_quote_service
 from paywatch.core.settings import Settings
 from paywatch.database import open_database
 from paywatch.jobs import build_scheduler
-from watcher.evm.service import EvmWatcher
 from watcher.leader import lead
-from watcher.solana.service import SolanaWatcher, WatcherConfig
 
 log = logging.getLogger("paywatch.daemon")
 
@@ -49,17 +48,20 @@ async def run_daemon(settings: Settings, *, migrate: bool = True, role: str = "a
     stop = stop or _stop_on_signals()
     BUILD_INFO.labels(__version__).set(1)
     migrations = load_migrations()
+    chains = build_chains(settings)
     async with open_database(settings) as db:
         async with db.pool.acquire() as conn:
             await _prepare_schema(Migrator(conn, migrations), migrate)
         session = aiohttp.ClientSession()
         quotes = build_quote_service(settings, session)  # one cache for the API and the job
-        runner = web.AppRunner(build_app(settings, db.pool, migrations, quote_service=quotes),
+        runner = web.AppRunner(build_app(settings, db.pool, migrations, quote_service=quotes,
+                                         chains=chains),
                                shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
         await runner.setup()
         scheduler = build_scheduler(settings, db.pool, session, quotes)
         scheduler.start()
-        watchers = _start_watchers(settings, db.dsn, db.pool) if role != "api" else []
+        watchers = (_start_watchers(chains, db.dsn, db.pool, settings.public_url)
+                    if role != "api" else [])
         try:
             site = web.TCPSite(runner, settings.api_host, settings.api_port)
             await site.start()
@@ -91,31 +93,20 @@ async def _prepare_schema(migrator: Migrator, migrate: bool) -> None:
                     extra={"pending": [m.filename for m in pending]})
 
 
-def _start_watchers(settings: Settings, dsn: str,
-                    pool: asyncpg.Pool) -> list[asyncio.Task[None]]:
-    """One supervised watcher per chain, each active only while this process leads its chain."""
-    tasks = []
-    if settings.solana_watch:
-        config = WatcherConfig(settings.solana_rpc_urls, settings.solana_ws_urls,
-                               commitment=settings.solana_commitment)
-
-        async def solana(session: aiohttp.ClientSession) -> None:
-            await lead(dsn, "solana", lambda: SolanaWatcher(pool, session, config,
-                                                             settings.public_url).run())
-
-        tasks.append(asyncio.create_task(supervise("solana", solana), name="watcher-solana"))
-    if settings.evm_watch:
-        for chain in settings.evm_chains:
-            runner = _evm_runner(dsn, pool, chain, settings.public_url)
-            tasks.append(asyncio.create_task(supervise(chain.name, runner),
-                                             name=f"watcher-{chain.name}"))
-    return tasks
+def _start_watchers(chains: ChainRegistry, dsn: str, pool: asyncpg.Pool,
+                    public_url: str | None) -> list[asyncio.Task[None]]:
+    """One supervised watcher per watched chain, each active only while this process leads
+    its chain."""
+    return [asyncio.create_task(supervise(chain.name, _runner(dsn, pool, chain, public_url)),
+                                name=f"watcher-{chain.name}")
+            for chain in chains if chain.watch]
 
 
-def _evm_runner(dsn: str, pool: asyncpg.Pool, chain: EvmChain,
-                public_url: str | None) -> Callable[[aiohttp.ClientSession], Awaitable[None]]:
+def _runner(dsn: str, pool: asyncpg.Pool, chain: ChainAdapter,
+            public_url: str | None) -> Callable[[aiohttp.ClientSession], Awaitable[None]]:
     async def run(session: aiohttp.ClientSession) -> None:
-        await lead(dsn, chain.name, lambda: EvmWatcher(pool, session, chain, public_url).run())
+        # A fresh watcher each time this process gains the lead: no state from a past term.
+        await lead(dsn, chain.name, lambda: chain.watcher(pool, session, public_url)())
 
     return run
 

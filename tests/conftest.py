@@ -18,6 +18,7 @@ from solders.keypair import Keypair
 
 from api.app import build_app
 from db.pool import create_pool
+from paywatch.chains import build_chains
 from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
@@ -71,7 +72,7 @@ def settings(db_dsn: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(build_app(settings, pool)))
+    client = TestClient(TestServer(build_app(settings, pool, chains=build_chains(settings))))
     await client.start_server()
     yield client
     await client.close()
@@ -139,7 +140,7 @@ async def other_merchant(pool: asyncpg.Pool) -> dict[str, str]:
 async def api_client(pool: asyncpg.Pool, **overrides: object) -> AsyncIterator[TestClient]:
     """A client for an app built with non-default settings (prices, limits, CFV)."""
     settings = Settings(database_url="postgresql://unused", _env_file=None, **overrides)
-    client = TestClient(TestServer(build_app(settings, pool)))
+    client = TestClient(TestServer(build_app(settings, pool, chains=build_chains(settings))))
     await client.start_server()
     try:
         yield client

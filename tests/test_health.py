@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import build_app
 from db.pool import create_pool
+from paywatch.chains import build_chains
 from paywatch.core.settings import Settings
 from tests.conftest import api_client
 from tests.pg import DatabaseFactory, database_name
@@ -66,7 +67,7 @@ async def test_readyz_follows_the_database_away_and_back(
 async def test_readyz_is_503_while_migrations_are_pending(empty_db_dsn: str, tmp_path) -> None:
     pool = await create_pool(empty_db_dsn)
     settings = Settings(database_url=empty_db_dsn, data_dir=tmp_path, _env_file=None)
-    client = TestClient(TestServer(build_app(settings, pool)))
+    client = TestClient(TestServer(build_app(settings, pool, chains=build_chains(settings))))
     await client.start_server()
     try:
         resp = await client.get("/readyz")

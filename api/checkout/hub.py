@@ -24,6 +24,7 @@ import asyncpg
 
 from api.checkout.view import CheckoutView, checkout_view
 from db import checkout as db
+from paywatch.core.chains import ChainRegistry
 
 log = logging.getLogger("paywatch.api.checkout")
 CHANNEL = "paywatch_payments"
@@ -64,10 +65,11 @@ class Mailbox:
 
 
 class CheckoutHub:
-    def __init__(self, pool: asyncpg.Pool, *, poll_s: float = 2.0, max_streams: int = 1000,
+    def __init__(self, pool: asyncpg.Pool, chains: ChainRegistry, *, poll_s: float = 2.0,
+                 max_streams: int = 1000,
                  max_per_client: int = 20, max_per_payment: int = 10,
                  reap_s: float = 0.5) -> None:
-        self.pool = pool
+        self.pool, self.chains = pool, chains
         self.poll_s = poll_s
         self.max_streams = max_streams
         self.max_per_client = max_per_client
@@ -200,6 +202,6 @@ class CheckoutHub:
         rows = await db.checkouts(conn, ids)
         now = datetime.now(UTC)
         for row in rows:
-            view = checkout_view(row, now)
+            view = checkout_view(row, now, self.chains)
             for mailbox in self._watchers.get(row["id"], ()):
                 mailbox.put(view)

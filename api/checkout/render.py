@@ -14,15 +14,13 @@ from importlib import resources
 from typing import Any
 
 from api.checkout.view import CheckoutView
+from paywatch.core.chains import ChainRegistry
 from paywatch.core.money import format_units, is_currency, quantize_fiat
 
 # Seconds between reloads for a browser without JavaScript while the payment is open.
 NO_JS_REFRESH_S = 10
 # How long the confirmed page shows before it takes the customer back to the merchant.
 REDIRECT_DELAY_S = 4
-CHAIN_NAMES = {"solana": "Solana", "ethereum": "Ethereum", "anvil": "Anvil (local EVM chain)",
-               "base": "Base", "polygon": "Polygon", "arbitrum": "Arbitrum One",
-               "optimism": "OP Mainnet"}
 
 
 class Html(str):
@@ -87,10 +85,6 @@ def percent(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def chain_name(chain: str) -> str:
-    return CHAIN_NAMES.get(chain, chain.replace("-", " ").replace("_", " ").title())
-
-
 def discount_line(row: Mapping[str, Any]) -> Html:
     """The CFV discount in one sentence, or nothing when there is none."""
     discount = row["discount_percent"]
@@ -104,7 +98,7 @@ def discount_line(row: Mapping[str, Any]) -> Html:
                percent(discount), fiat(row["fiat_amount"], row["currency"]), why)
 
 
-def page(row: Mapping[str, Any], view: CheckoutView) -> str:
+def page(row: Mapping[str, Any], view: CheckoutView, chains: ChainRegistry) -> str:
     pid = str(row["id"])
     assets = static_assets()
     subtitle = row["message"] or (row["label"] if row["label"] != row["store_name"] else None)
@@ -120,13 +114,13 @@ def page(row: Mapping[str, Any], view: CheckoutView) -> str:
         subtitle=fmt('<p class="subtitle">{}</p>', subtitle) if subtitle else Html(""),
         fiat_due=fiat(row["fiat_amount_due"], row["currency"]),
         crypto_due=f"{format_units(row['amount_due'], row['decimals'])} {row['asset']} on "
-                   f"{chain_name(row['chain'])}",
+                   f"{chains.display_name(row['chain'])}",
         discount=discount_line(row),
         headline=view.headline, detail=view.detail,
         continue_link=(fmt('<p><a class="button secondary" href="{}">Continue to the store'
                            '</a></p>', view.redirect_url) if view.redirect_url else Html("")),
         countdown=_countdown(view),
-        pay_section=_pay_section(row, view),
+        pay_section=_pay_section(row, view, chains),
         no_js_note=_no_js_note(view),
     )
 
@@ -162,7 +156,7 @@ def _countdown(view: CheckoutView) -> Html:
                '<strong id="countdown">{}</strong></p>', clock(view.seconds_left))
 
 
-def _pay_section(row: Mapping[str, Any], view: CheckoutView) -> Html:
+def _pay_section(row: Mapping[str, Any], view: CheckoutView, chains: ChainRegistry) -> Html:
     if not view.payable:
         return Html("")
     pid, asset = str(row["id"]), row["asset"]
@@ -192,16 +186,14 @@ def _pay_section(row: Mapping[str, Any], view: CheckoutView) -> Html:
         '<p class="copied" id="copied" role="status" aria-live="polite"></p>'
         '</section>',
         amount=view.pay_amount, asset=asset, wallet=wallet, address=row["recipient"],
-        chain=chain_name(row["chain"]), note=_pay_note(row, view))
+        chain=chains.display_name(row["chain"]), note=_pay_note(row, chains))
 
 
-def _pay_note(row: Mapping[str, Any], view: CheckoutView) -> str:
-    network = f"Send {row['asset']} on {chain_name(row['chain'])} only."
-    if (view.pay_url or "").startswith("solana:"):
-        # A Solana Pay payment is matched by the reference key the request carries.
-        return (f"{network} Pay with the code or the wallet button: a transfer typed in by "
-                f"hand to the address cannot be matched to your order.")
-    return network
+def _pay_note(row: Mapping[str, Any], chains: ChainRegistry) -> str:
+    network = f"Send {row['asset']} on {chains.display_name(row['chain'])} only."
+    chain = chains.get(row["chain"])
+    extra = chain.pay_note() if chain is not None else None
+    return f"{network} {extra}" if extra else network
 
 
 def not_found_page() -> str:

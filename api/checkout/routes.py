@@ -15,7 +15,7 @@ from aiohttp import web
 from api.checkout import render
 from api.checkout.hub import CheckoutHub, Mailbox, StreamLimit, TooManyStreams
 from api.checkout.view import CheckoutView, checkout_view
-from api.keys import DB_POOL, SETTINGS
+from api.keys import CHAINS, DB_POOL, SETTINGS
 from api.payments import qr_svg
 from db import checkout as db
 
@@ -66,8 +66,9 @@ async def checkout_page(request: web.Request) -> web.Response:
     row = None if payment_id is None else await db.checkout(request.app[DB_POOL], payment_id)
     if row is None:
         return _not_found_page()
-    view = checkout_view(row, datetime.now(UTC))
-    return web.Response(text=render.page(row, view), content_type="text/html", charset="utf-8",
+    view = checkout_view(row, datetime.now(UTC), request.app[CHAINS])
+    return web.Response(text=render.page(row, view, request.app[CHAINS]),
+                        content_type="text/html", charset="utf-8",
                         headers=page_headers(row["allow_framing"]))
 
 
@@ -76,7 +77,7 @@ async def checkout_qr(request: web.Request) -> web.Response:
     so an old tab or screenshot never offers a stale request."""
     payment_id = parse_payment_id(request.match_info["id"])
     row = None if payment_id is None else await db.checkout(request.app[DB_POOL], payment_id)
-    view = None if row is None else checkout_view(row, datetime.now(UTC))
+    view = None if row is None else checkout_view(row, datetime.now(UTC), request.app[CHAINS])
     if view is None or view.pay_url is None:
         return _not_found_plain()
     return web.Response(body=qr_svg(view.pay_url), content_type="image/svg+xml",
@@ -101,7 +102,8 @@ async def checkout_events(request: web.Request) -> web.StreamResponse:
                 "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
             await response.prepare(request)
             with contextlib.suppress(ConnectionResetError):  # the customer went away
-                await _stream(response, mailbox, checkout_view(row, datetime.now(UTC)))
+                view = checkout_view(row, datetime.now(UTC), request.app[CHAINS])
+                await _stream(response, mailbox, view)
             return response
     except StreamLimit as exc:
         # 429, not 503: this client (or this payment) has its share; the page falls back to
@@ -165,7 +167,7 @@ async def static_file(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    hub = CheckoutHub(app[DB_POOL])
+    hub = CheckoutHub(app[DB_POOL], app[CHAINS])
     app[CHECKOUT_HUB] = hub
 
     async def close_hub(_app: web.Application) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from paywatch.core.chains import ChainRegistry
 from paywatch.core.money import format_units
 from paywatch.core.states import OPEN_PAYMENT
 
@@ -61,26 +62,16 @@ def safe_redirect(url: str | None) -> str | None:
     return url
 
 
-def remainder_url(payment_url: str, remaining: int, decimals: int) -> str | None:
-    """The request for what is still missing. Solana Pay: the same reference (so the watcher
-    adds it to what arrived) with a smaller `amount`. EIP-681: the same deposit address with the
-    smaller value (only deposit-address payments can be underpaid: a shared address matches
-    exact amounts only). Other schemes: None (the page shows the address and amount to copy)."""
-    scheme, sep, rest = payment_url.partition(":")
-    target, _, query = rest.partition("?")
-    if scheme == "ethereum" and sep:
-        key = "uint256=" if "/transfer" in target else "value="
-        params = [p for p in query.split("&") if p and not p.startswith(key)]
-        return f"ethereum:{target}?" + "&".join([*params, f"{key}{remaining}"])
-    if scheme != "solana" or not sep:
+def remainder_url(row: Mapping[str, Any], remaining: int, chains: ChainRegistry) -> str | None:
+    """The payment's chain's request for what is still missing; None (the page shows the
+    address and amount to copy) when the chain has none or is no longer configured."""
+    chain = chains.get(row["chain"])
+    if chain is None:
         return None
-    params = [p for p in query.split("&") if p and not p.startswith("amount=")]
-    # Edited as text: re-encoding the other parameters could change how a wallet reads them.
-    return f"solana:{target}?" + "&".join([f"amount={format_units(remaining, decimals)}",
-                                           *params])
+    return chain.remainder_request(row["payment_url"], remaining, row["decimals"])
 
 
-def checkout_view(row: Mapping[str, Any], now: datetime) -> CheckoutView:
+def checkout_view(row: Mapping[str, Any], now: datetime, chains: ChainRegistry) -> CheckoutView:
     status, exception = row["status"], row["exception"]
     seconds_left = max(0, int((row["expires_at"] - now).total_seconds()))
     received = format_units(row["amount_received"], row["decimals"])
@@ -100,7 +91,7 @@ def checkout_view(row: Mapping[str, Any], now: datetime) -> CheckoutView:
     if status == "pending":  # past expiry; the sweep has not closed it yet
         return _expired(row, store, base)
     if status == "detected" and exception == "underpaid":
-        return _underpaid(row, store, seconds_left, base)
+        return _underpaid(row, store, seconds_left, base, chains)
     if status == "detected":
         return CheckoutView(
             state="detected", headline="Payment detected",
@@ -128,7 +119,7 @@ def checkout_view(row: Mapping[str, Any], now: datetime) -> CheckoutView:
 
 
 def _underpaid(row: Mapping[str, Any], store: str, seconds_left: int,
-               base: dict[str, Any]) -> CheckoutView:
+               base: dict[str, Any], chains: ChainRegistry) -> CheckoutView:
     missing = max(0, row["amount_due"] - row["amount_received"])
     asset, decimals = row["asset"], row["decimals"]
     missing_text = format_units(missing, decimals)
@@ -139,7 +130,7 @@ def _underpaid(row: Mapping[str, Any], store: str, seconds_left: int,
                    f"{format_units(row['amount_due'], decimals)} {asset}. Please send the "
                    f"remaining {missing_text} {asset} before the time runs out.",
             **{**base, "payable": True, "pay_amount": missing_text,
-               "pay_url": remainder_url(row["payment_url"], missing, decimals)})
+               "pay_url": remainder_url(row, missing, chains)})
     return CheckoutView(
         state="underpaid", headline="Part of the amount arrived",
         detail=f"We received less than the {format_units(row['amount_due'], decimals)} "

@@ -92,9 +92,10 @@ class PaymentListQuery(QueryModel):
 
 
 class PaymentRequest(ResponseModel):
-    type: Literal["solana_pay", "eip681"] = Field(
-        description="solana_pay: a Solana Pay transfer request with a unique reference; "
-        "eip681: an EVM payment URI (ERC-20 transfer call or native value)")
+    type: str = Field(
+        description="the request's format, named by its chain: solana_pay (a Solana Pay "
+        "transfer request with a unique reference), eip681 (an EVM payment URI: ERC-20 "
+        "transfer call or native value); `unknown` for a chain no longer configured")
     url: str
     reference: str | None = Field(description="Solana Pay reference key; none on EVM chains")
     recipient: str = Field(description="where the money goes: a wallet, or on EVM the "

@@ -55,7 +55,14 @@ class EvmChain(BaseModel):
     """One EVM chain as the operator configures it (PAYWATCH_EVM_CHAINS is a JSON list)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    family: Literal["evm"] = "evm"
     name: ChainName
+    # A display name for the checkout page ("Base"); unset: the chain's name, title-cased.
+    display_name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    # Explorer base URL (https://basescan.org): its /tx/ and /address/ pages are linked.
+    explorer_url: str | None = None
+    # Run this chain's watcher inside `paywatch run`.
+    watch: bool = True
     chain_id: Annotated[int, Field(ge=1, le=2**53)]
     rpc_urls: Annotated[list[str], Field(min_length=1)]
     ws_urls: list[str] = Field(default_factory=list)
@@ -143,6 +150,18 @@ def eip681_uri(chain_id: int, to: str, amount: int, contract: str | None) -> str
     if contract is not None:
         return f"ethereum:{contract}@{chain_id}/transfer?address={to}&uint256={amount}"
     return f"ethereum:{to}@{chain_id}?value={amount}"
+
+
+def remainder_uri(uri: str, remaining: int) -> str | None:
+    """The same deposit address asking for a smaller value (only deposit-address payments can
+    be underpaid: a shared address matches exact amounts only); None for other schemes."""
+    scheme, sep, rest = uri.partition(":")
+    if scheme != "ethereum" or not sep:
+        return None
+    target, _, query = rest.partition("?")
+    key = "uint256=" if "/transfer" in target else "value="
+    params = [p for p in query.split("&") if p and not p.startswith(key)]
+    return f"ethereum:{target}?" + "&".join([*params, f"{key}{remaining}"])
 
 
 def topic_address(topic: str) -> str:

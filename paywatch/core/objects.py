@@ -26,20 +26,14 @@ def public_link(public_url: str | None, path: str) -> str:
     return f"{public_url}{path}" if public_url else path
 
 
-def _chain_id(uri: str) -> int | None:
-    """ethereum:<target>@<chainId>[/fn]?...: the id the URI itself carries."""
-    head = uri.split("?", 1)[0].split("/", 1)[0]
-    _, _, chain_id = head.partition("@")
-    return int(chain_id) if chain_id.isdigit() else None
-
-
 def payment_request(row: Row, public_url: str | None) -> dict[str, Any]:
-    evm = row["reference"] is None
+    """The request as its chain's adapter planned it when the payment was made (the format and
+    chain id are stored with it, so no reader guesses them)."""
     return {
-        "type": "eip681" if evm else "solana_pay", "url": row["payment_url"],
+        "type": row["request_type"], "url": row["payment_url"],
         "reference": row["reference"], "recipient": row["recipient"],
         "amount": str(row["amount_due"]), "asset_contract": row["mint"],
-        "chain_id": _chain_id(row["payment_url"]) if evm else None,
+        "chain_id": row["request_chain_id"],
         "qr_code_url": public_link(public_url, f"/v1/payments/{row['id']}/qr.svg"),
     }
 

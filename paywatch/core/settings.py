@@ -9,15 +9,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from paywatch.core.evm import EvmChain
 from paywatch.core.redact import mask_url, redact_text
+from paywatch.core.solanapay import SolanaChain
 
 Commitment = Literal["processed", "confirmed", "finalized"]
 LogFormat = Literal["json", "console"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+# One configuration shape for every chain: the family picks the model (and the adapter).
+ChainConfig = Annotated[SolanaChain | EvmChain, Field(discriminator="family")]
 
 # Fields whose values never appear in logs or in `config show`.
 SECRET_FIELDS = frozenset({"database_url"})
@@ -94,6 +97,10 @@ class Settings(BaseSettings):
     # Run the EVM watchers (one per configured chain) inside `paywatch run`.
     evm_watch: bool = True
 
+    # Every chain, one shape: a JSON list of {"family": "solana" | "evm", "name": ...}. The
+    # variables above keep working: all_chains() folds them in.
+    chains: Annotated[list[ChainConfig], NoDecode] = Field(default_factory=list)
+
     # Scheduled jobs (every process runs them; they are safe in parallel).
     expiry_sweep_seconds: float = Field(default=10.0, gt=0, le=3600)
     # Each tick is two small queries when nothing is due: cheap enough to keep webhooks quick.
@@ -168,7 +175,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a JSON object of asset -> {metric: number}")
         return {str(k).upper(): v for k, v in value.items()}
 
-    @field_validator("evm_chains", mode="before")
+    @field_validator("evm_chains", "chains", mode="before")
     @classmethod
     def _evm_chains(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -185,8 +192,29 @@ class Settings(BaseSettings):
             raise ValueError(f"chain names must be unique, got {names}")
         return chains
 
+    @model_validator(mode="after")
+    def _unique_chain_names(self) -> Settings:
+        names = [c.name for c in self.all_chains()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"chain names must be unique, got {names}")
+        return self
+
+    def all_chains(self) -> list[SolanaChain | EvmChain]:
+        """Every chain in one list: `chains` as given, with PAYWATCH_SOLANA_* folded in as the
+        Solana entry (unless the list has one) and PAYWATCH_EVM_CHAINS after it. Computed on
+        each call, so a copy with other values (model_copy skips validators) stays true."""
+        chains: list[SolanaChain | EvmChain] = list(self.chains)
+        if not any(c.family == "solana" for c in chains):
+            chains.insert(0, SolanaChain(rpc_urls=self.solana_rpc_urls,
+                                         ws_urls=self.solana_ws_urls,
+                                         commitment=self.solana_commitment,
+                                         watch=self.solana_watch))
+        return chains + [c.model_copy(update={"watch": c.watch and self.evm_watch})
+                         for c in self.evm_chains]
+
     def evm_chain(self, name: str) -> EvmChain | None:
-        return next((c for c in self.evm_chains if c.name == name), None)
+        return next((c for c in self.all_chains()
+                     if isinstance(c, EvmChain) and c.name == name), None)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -202,6 +230,7 @@ class Settings(BaseSettings):
                 raw = value.get_secret_value() if isinstance(value, SecretStr) else value
                 value = _masked_urls(raw)
             view[f"PAYWATCH_{name.upper()}"] = _jsonable(value)
+        view["PAYWATCH_CHAINS"] = _jsonable(self.all_chains())  # with the folded entries
         return view
 
 
@@ -232,7 +261,7 @@ def _masked_urls(value: str | list[str]) -> str | list[str]:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, SecretStr):
         return "********"
-    if isinstance(value, EvmChain):
+    if isinstance(value, BaseModel):  # a chain: its node URLs may carry keys
         view = value.model_dump(mode="json")
         for key in ("rpc_urls", "ws_urls"):
             view[key] = _masked_urls(view[key])

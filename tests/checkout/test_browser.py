@@ -16,8 +16,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from api.checkout.view import remainder_url
 from paywatch.core.money import format_units
+from paywatch.core.solanapay import remainder_url
 from paywatch.services.sweeps import expire_payments
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet

@@ -17,6 +17,7 @@ from api.app import build_app
 from api.checkout import routes
 from api.checkout.hub import CheckoutHub
 from api.checkout.routes import CHECKOUT_HUB
+from paywatch.chains import build_chains
 from paywatch.core.settings import Settings
 from tests.checkout.test_page import create_payment
 from tests.conftest import api_client, free_port
@@ -88,7 +89,7 @@ async def served(settings: Settings,
                  pool: asyncpg.Pool) -> AsyncIterator[tuple[web.Application, str]]:
     """The app served as `paywatch run` serves it: aiohttp's own AppRunner, which (unlike the
     TestServer) does not cancel a handler when its client hangs up."""
-    app = build_app(settings, pool)
+    app = build_app(settings, pool, chains=build_chains(settings))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()

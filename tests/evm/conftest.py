@@ -19,6 +19,7 @@ from bip_utils import Bip39SeedGenerator, Bip44, Bip44Coins
 from api.app import build_app
 from db import evm as db_evm
 from db import stores
+from paywatch.chains import build_chains
 from paywatch.core.evm import EvmChain, EvmToken
 from paywatch.core.settings import Settings
 from tests.conftest import make_store
@@ -144,7 +145,8 @@ def evm_settings(db_dsn: str, tmp_path: Path, chain: EvmChain) -> Settings:
 
 @pytest.fixture
 async def evm_api(evm_settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(build_app(evm_settings, pool)))
+    app = build_app(evm_settings, pool, chains=build_chains(evm_settings))
+    client = TestClient(TestServer(app))
     await client.start_server()
     yield client
     await client.close()

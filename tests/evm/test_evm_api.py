@@ -200,7 +200,7 @@ async def test_quotes_for_evm_assets(evm: EvmHarness) -> None:
 
 
 async def test_checkout_page_for_an_evm_payment(evm: EvmHarness) -> None:
-    from api.checkout.view import remainder_url
+    from paywatch.core.evm import remainder_uri
 
     payment = await evm.create("25", "USDT")
     request = payment["payment_request"]
@@ -214,7 +214,7 @@ async def test_checkout_page_for_an_evm_payment(evm: EvmHarness) -> None:
     qr = await evm.api.get(f"/pay/{payment['id']}/qr.svg")
     assert qr.status == 200
     assert (await qr.read()).startswith(b"<?xml")
-    assert remainder_url(request["url"], 1_000_000, 6) == (
+    assert remainder_uri(request["url"], 1_000_000) == (
         f"ethereum:{evm.usdt}@31337/transfer?address={request['recipient']}&uint256=1000000")
     native = f"ethereum:{request['recipient']}@31337?value=5"
-    assert remainder_url(native, 2, 18) == f"ethereum:{request['recipient']}@31337?value=2"
+    assert remainder_uri(native, 2) == f"ethereum:{request['recipient']}@31337?value=2"

@@ -83,7 +83,7 @@ class SolanaWatcher:
 
     async def refresh_accounts(self) -> None:
         async with self.pool.acquire() as conn:
-            assets = await watch.watched_assets(conn)
+            assets = await watch.watched_assets(conn, CHAIN)
         self.stream.accounts = await watched_accounts(assets, self.rpc)
 
     # ----- signatures in ------------------------------------------------------------------

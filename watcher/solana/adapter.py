@@ -1,0 +1,97 @@
+"""The Solana chain behind the one chain interface (paywatch.core.chains.ChainAdapter):
+Solana Pay transfer requests with a fresh reference key, and the Solana watcher."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from paywatch.core.chains import ChainInputError, Runnable
+from paywatch.core.payments import PaymentAsk, new_reference
+from paywatch.core.solanapay import SolanaChain, UrlTooLong, build_transfer_url, remainder_url
+from paywatch.core.validation import solana_address
+from watcher.solana.service import SolanaWatcher, WatcherConfig
+
+EXPLORER = "https://explorer.solana.com"
+
+
+class SolanaAdapter:
+    family = "solana"
+    display_name = "Solana"
+    native_asset = "SOL"
+
+    def __init__(self, config: SolanaChain) -> None:
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def watch(self) -> bool:
+        return self.config.watch
+
+    def validate_address(self, address: str) -> str:
+        return solana_address(address)
+
+    def derive_address(self, xpub: str, index: int) -> str:
+        raise ChainInputError(422, "parameter_invalid",
+                              f"{self.name} has no address derivation; set a recipient")
+
+    def resolve_asset(self, asset: str, mint: str | None,
+                      decimals: int | None) -> tuple[str | None, int]:
+        """Solana assets are described by the store: decimals always, a mint unless SOL."""
+        if decimals is None:
+            raise ChainInputError(422, "parameter_invalid", f"{asset} needs its decimals",
+                                  param="assets")
+        if asset != self.native_asset and mint is None:
+            raise ChainInputError(422, "parameter_invalid", f"{asset} needs its SPL mint",
+                                  param="assets")
+        try:
+            return (solana_address(mint) if mint else None), decimals
+        except ValueError as exc:
+            raise ChainInputError(422, "parameter_invalid", str(exc), param="assets") from None
+
+    async def check_payable(self, conn: asyncpg.Connection, store: Mapping[str, Any],
+                            ask: PaymentAsk) -> None:
+        if not store["solana_recipient"]:
+            raise ChainInputError(422, "chain_not_configured",
+                                  "this store has no Solana recipient; set one with "
+                                  "`paywatch stores update --solana-recipient`", param="chain")
+
+    async def plan_request(self, conn: asyncpg.Connection, store: Mapping[str, Any],
+                           values: Mapping[str, Any], ask: PaymentAsk) -> dict[str, Any]:
+        reference = new_reference()
+        try:
+            url = build_transfer_url(
+                recipient=store["solana_recipient"], amount_base_units=values["amount_due"],
+                decimals=values["decimals"], spl_token=values["mint"], references=[reference],
+                label=ask.label, message=ask.message, memo=ask.memo)
+        except UrlTooLong as exc:
+            raise ChainInputError(422, "payment_url_too_long", str(exc),
+                                  param=exc.field) from None
+        return {"recipient": store["solana_recipient"], "reference": reference,
+                "payment_url": url, "request_type": "solana_pay", "request_chain_id": None}
+
+    def remainder_request(self, payment_url: str, remaining: int, decimals: int) -> str | None:
+        return remainder_url(payment_url, remaining, decimals)
+
+    def pay_note(self) -> str | None:
+        # A Solana Pay payment is matched by the reference key the request carries.
+        return ("Pay with the code or the wallet button: a transfer typed in by hand to the "
+                "address cannot be matched to your order.")
+
+    def explorer_tx_url(self, tx: str) -> str | None:
+        return f"{EXPLORER}/tx/{tx}"
+
+    def explorer_address_url(self, address: str) -> str | None:
+        return f"{EXPLORER}/address/{address}"
+
+    def watcher(self, pool: asyncpg.Pool, session: aiohttp.ClientSession,
+                public_url: str | None) -> Runnable:
+        config = WatcherConfig(self.config.rpc_urls, self.config.ws_urls,
+                               commitment=self.config.commitment)
+        return SolanaWatcher(pool, session, config, public_url).run
