@@ -60,7 +60,10 @@ class SolanaWatcher:
         self.rpc = RpcPool(config.rpc_urls, session)
         self.index = ReferenceIndex(pool)
         self.queue: asyncio.Queue[str] = asyncio.Queue(config.queue_size)
-        self.done: OrderedDict[str, None] = OrderedDict()  # recently processed, to skip repeats
+        # Recently processed signatures, to skip repeats: True if the transaction matched a
+        # payment. One that matched nothing may match once the index learns of a payment late
+        # (a failed refresh), so reconciliation looks at those again.
+        self.done: OrderedDict[str, bool] = OrderedDict()
         self.stream = LogStream(config.ws_urls, session, config.commitment, self.enqueue,
                                 self.backfill_all, idle_s=config.idle_s)
         self.health = HealthStamp(pool, CHAIN)
@@ -151,8 +154,8 @@ class SolanaWatcher:
 
     # ----- one transaction --------------------------------------------------------------
 
-    async def process(self, signature: str) -> None:
-        if signature in self.done:
+    async def process(self, signature: str, *, recheck_unmatched: bool = False) -> None:
+        if self.done.get(signature, False) or (signature in self.done and not recheck_unmatched):
             return
         tx = await self._fetch(signature)
         if tx is None:
@@ -160,7 +163,7 @@ class SolanaWatcher:
         findings = match_transaction(tx, self.index.lookup)
         if findings:
             await self._record(signature, tx, findings)
-        self._remember(signature)
+        self._remember(signature, bool(findings))
 
     async def _fetch(self, signature: str) -> dict[str, Any] | None:
         for delay in (0, 0.2, 0.5, 1.0):
@@ -198,8 +201,9 @@ class SolanaWatcher:
             for payment_id in touched:
                 await resettle(conn, payment_id, ACTOR)
 
-    def _remember(self, signature: str) -> None:
-        self.done[signature] = None
+    def _remember(self, signature: str, matched: bool) -> None:
+        self.done[signature] = matched
+        self.done.move_to_end(signature)
         while len(self.done) > 100_000:
             self.done.popitem(last=False)
 
@@ -246,7 +250,9 @@ class SolanaWatcher:
             found = await self.rpc.call("getSignaturesForAddress", [
                 row["reference"], {"limit": 10, "commitment": "confirmed"}])
             for item in reversed(found):
-                await self.process(item["signature"])
+                # It mentions an open payment's reference: what matched nothing before the
+                # index knew that payment is worth one more look.
+                await self.process(item["signature"], recheck_unmatched=True)
 
     async def _every(self, seconds: float, job: Any) -> None:
         while True:
