@@ -26,6 +26,7 @@ from paywatch.core.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG, TR
 from paywatch.services.payment_updates import resettle
 from watcher.health import HealthStamp
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
+from watcher.solana import answers
 from watcher.solana.accounts import watched_accounts
 from watcher.solana.index import ReferenceIndex
 from watcher.solana.matcher import Finding, match_transaction
@@ -125,7 +126,8 @@ class SolanaWatcher:
         while True:
             config: dict[str, Any] = {"limit": PAGE, "commitment": "confirmed"}
             config |= {k: v for k, v in (("until", until), ("before", before)) if v}
-            page = await self.rpc.call("getSignaturesForAddress", [account, config])
+            page = await self.rpc.call("getSignaturesForAddress", [account, config],
+                                       parse=answers.signatures)
             newest += page
             BACKFILL_SIGNATURES.labels(CHAIN).inc(len(page))
             if len(page) < PAGE or until is None:  # first run: the newest page is enough
@@ -171,13 +173,13 @@ class SolanaWatcher:
             try:
                 tx = await self.rpc.call("getTransaction", [signature, {
                     "encoding": "json", "commitment": "confirmed",
-                    "maxSupportedTransactionVersion": 0}])
+                    "maxSupportedTransactionVersion": 0}], parse=answers.transaction)
             except RpcError as exc:
                 log.warning("transaction not readable", extra={"signature": signature,
                                                                "error": str(exc)})
                 return None
             if tx is not None:
-                return tx if isinstance(tx, dict) and "transaction" in tx else None
+                return tx
         return None
 
     async def _record(self, signature: str, tx: dict[str, Any],
@@ -214,9 +216,10 @@ class SolanaWatcher:
             open_txs = await db_transfers.open_txs(conn, CHAIN, 10 * STATUS_BATCH)
         for start in range(0, len(open_txs), STATUS_BATCH):
             batch = open_txs[start:start + STATUS_BATCH]
-            answer = await self.rpc.call("getSignatureStatuses", [
-                [r["tx_id"] for r in batch], {"searchTransactionHistory": True}])
-            for row, status in zip(batch, answer["value"], strict=False):
+            found = await self.rpc.call("getSignatureStatuses", [
+                [r["tx_id"] for r in batch], {"searchTransactionHistory": True}],
+                parse=answers.statuses(len(batch)))
+            for row, status in zip(batch, found, strict=True):
                 await self._follow(row, status)
         await self.reconcile()
 
@@ -234,13 +237,14 @@ class SolanaWatcher:
 
     async def measure_lag(self) -> None:
         if self.stream.last_slot:
-            confirmed = await self.rpc.call("getSlot", [{"commitment": "confirmed"}])
-            SLOT_LAG.labels(CHAIN).set(max(0, self.stream.last_slot - int(confirmed)))
+            confirmed = await self.rpc.call("getSlot", [{"commitment": "confirmed"}],
+                                            parse=answers.slot)
+            SLOT_LAG.labels(CHAIN).set(max(0, self.stream.last_slot - confirmed))
 
     async def report_health(self) -> None:
         """One cheap read proves the RPC answers; the slot goes with the stamp for operators."""
-        await self.health.ok(int(await self.rpc.call("getSlot", [
-            {"commitment": self.config.commitment}])))
+        await self.health.ok(await self.rpc.call("getSlot", [
+            {"commitment": self.config.commitment}], parse=answers.slot))
 
     async def reconcile(self) -> None:
         """Look the references of payments about to expire up directly (bounded per run)."""
@@ -248,7 +252,8 @@ class SolanaWatcher:
             rows = await watch.near_expiry(conn, CHAIN, self.config.reconcile_batch)
         for row in rows:
             found = await self.rpc.call("getSignaturesForAddress", [
-                row["reference"], {"limit": 10, "commitment": "confirmed"}])
+                row["reference"], {"limit": 10, "commitment": "confirmed"}],
+                parse=answers.signatures)
             for item in reversed(found):
                 # It mentions an open payment's reference: what matched nothing before the
                 # index knew that payment is worth one more look.
@@ -262,4 +267,8 @@ class SolanaWatcher:
                 log.warning("%s failed; will retry", job.__name__, extra={"error": str(exc)})
             except RpcError as exc:
                 log.error("%s got an RPC error", job.__name__, extra={"error": str(exc)})
+            except Exception:
+                # A bug in one periodic job must not restart every other part of the watcher
+                # (the stream, the workers): logged loudly, and the job runs again.
+                log.exception("%s failed unexpectedly; will retry", job.__name__)
             await asyncio.sleep(seconds)
