@@ -112,7 +112,7 @@ class SolanaWatcher:
                     await self.backfill(todo[0])
                     todo.pop(0)
                 return
-            except (RpcUnavailable, RpcError, *DATABASE_ERRORS) as exc:
+            except (RpcUnavailable, RpcError, *DATABASE_ERRORS) as exc:  # type: ignore[misc]
                 log.warning("backfill failed; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(min(30.0, 0.5 * 2 ** min(attempt, 6)))
 
@@ -146,7 +146,7 @@ class SolanaWatcher:
             QUEUE_DEPTH.labels(CHAIN).set(self.queue.qsize())
             try:
                 await self.process(signature)
-            except (RpcUnavailable, *DATABASE_ERRORS) as exc:
+            except (RpcUnavailable, *DATABASE_ERRORS) as exc:  # type: ignore[misc]
                 log.warning("processing failed; retrying later",
                             extra={"signature": signature, "error": str(exc)})
                 await asyncio.sleep(1)
@@ -263,7 +263,7 @@ class SolanaWatcher:
         while True:
             try:
                 await job()
-            except (RpcUnavailable, *DATABASE_ERRORS) as exc:
+            except (RpcUnavailable, *DATABASE_ERRORS) as exc:  # type: ignore[misc]
                 log.warning("%s failed; will retry", job.__name__, extra={"error": str(exc)})
             except RpcError as exc:
                 log.error("%s got an RPC error", job.__name__, extra={"error": str(exc)})
