@@ -255,10 +255,18 @@ async def cancel_order(request: web.Request) -> web.Response:
     return await run_once(request, who, work)
 
 
+async def _order_or_404(conn: asyncpg.Connection, order_id: uuid.UUID,
+                        store_id: uuid.UUID) -> asyncpg.Record:
+    row = await db.order_by_id(conn, order_id, store_id)
+    if row is None:  # gone since it was read: a 404, never a 500
+        raise ApiError(404, "resource_missing", f"no order {order_id}")
+    return row
+
+
 async def _refuse_cancel(conn: asyncpg.Connection, store_id: uuid.UUID,
                          order_id: uuid.UUID) -> NoReturn:
     # Read again: the status may have changed while the payments' locks were awaited.
-    now = await db.order_by_id(conn, order_id, store_id)
+    now = await _order_or_404(conn, order_id, store_id)
     raise ApiError(409, "order_not_cancellable",
                    f"order {now['number']} is {now['status']}; only an order pending payment "
                    "can be cancelled")
@@ -290,7 +298,7 @@ async def fulfil_order(request: web.Request) -> web.Response:
         left = await db.fulfill_order(conn, order["id"], store_id, body.status, body.carrier,
                                       body.tracking_number, expected)
         if left is None:
-            now = await db.order_by_id(conn, order["id"], store_id)
+            now = await _order_or_404(conn, order["id"], store_id)
             raise ApiError(409, "invalid_transition",
                            f"order {now['number']} is {now['status']}; {body.status} "
                            f"needs {' or '.join(expected)}")

@@ -46,11 +46,12 @@ def store_of(who: Principal) -> uuid.UUID:
     return who.store_id
 
 
-def parse_id(raw: str) -> uuid.UUID:
+def parse_id(raw: str, what: str = "payment") -> uuid.UUID:
+    """A path's id; one that is not a UUID names no `what` (the 404 says which kind)."""
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise ApiError(404, "resource_missing", f"no payment {raw!r}") from None
+        raise ApiError(404, "resource_missing", f"no {what} {raw!r}") from None
 
 
 async def _load(conn: asyncpg.Connection, payment_id: uuid.UUID,

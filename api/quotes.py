@@ -24,6 +24,8 @@ async def get_quote(request: web.Request) -> web.Response:
                        param="amount")
     async with request.app[DB_POOL].acquire() as conn:
         store = await stores.store_by_id(conn, store_of(who))
+        if store is None:  # the key outlived its store
+            raise ApiError(404, "resource_missing", "no such store")
         asset = await stores.store_asset(conn, store["id"], q.chain, q.asset.upper())
     if asset is None:
         raise ApiError(422, "asset_not_accepted",

@@ -271,7 +271,7 @@ async def create_store(request: web.Request) -> web.Response:
         except asyncpg.UniqueViolationError:
             raise ApiError(409, "slug_taken", f"a store {body.slug!r} exists",
                            param="slug") from None
-        row = await stores.update_store(conn, row["id"], _changes(body))
+        row = _still_there(await stores.update_store(conn, row["id"], _changes(body)))
         assets = body.assets
         if assets is None and body.solana_recipient:
             assets = [AssetIn(asset="SOL", decimals=9)]
@@ -286,6 +286,13 @@ async def create_store(request: web.Request) -> web.Response:
     return await run_once(request, who, work)
 
 
+def _still_there(row: asyncpg.Record | None) -> asyncpg.Record:
+    # An UPDATE finds no row only if the store went away meanwhile: a 404, never a 500.
+    if row is None:
+        raise ApiError(404, "resource_missing", "no such store")
+    return row
+
+
 async def update_store(request: web.Request) -> web.Response:
     who = principal(request)
     who.require("admin")
@@ -295,7 +302,7 @@ async def update_store(request: web.Request) -> web.Response:
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         before = await _find(conn, who, request.match_info["ref"])
         before_out = (await store_out(conn, before)).model_dump(mode="json")
-        row = await stores.update_store(conn, before["id"], _changes(body))
+        row = _still_there(await stores.update_store(conn, before["id"], _changes(body)))
         if body.evm:
             await _apply_evm(conn, chains, row["id"], body.evm)
         if body.assets is not None:

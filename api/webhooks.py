@@ -150,7 +150,7 @@ async def list_endpoints(request: web.Request) -> web.Response:
 async def delete_endpoint(request: web.Request) -> web.Response:
     who = principal(request)
     who.require("webhooks:write")
-    store_id, endpoint_id = store_of(who), parse_id(request.match_info["id"])
+    store_id, endpoint_id = store_of(who), parse_id(request.match_info["id"], "webhook endpoint")
     async with request.app[DB_POOL].acquire() as conn, conn.transaction():
         if not await db.delete_endpoint(conn, endpoint_id, store_id):
             raise ApiError(404, "resource_missing", f"no webhook endpoint {endpoint_id}")
@@ -176,7 +176,7 @@ async def list_events(request: web.Request) -> web.Response:
 async def get_event(request: web.Request) -> web.Response:
     who = principal(request)
     who.require("webhooks:read")
-    event_id = parse_id(request.match_info["id"])
+    event_id = parse_id(request.match_info["id"], "event")
     async with request.app[DB_POOL].acquire() as conn:
         row = await db.event(conn, event_id, store_of(who))
         if row is None:
@@ -187,7 +187,7 @@ async def get_event(request: web.Request) -> web.Response:
 async def redeliver(request: web.Request) -> web.Response:
     who = principal(request)
     who.require("webhooks:write")
-    store_id, event_id = store_of(who), parse_id(request.match_info["id"])
+    store_id, event_id = store_of(who), parse_id(request.match_info["id"], "event")
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         row = await db.event(conn, event_id, store_id)

@@ -49,34 +49,35 @@ async def run_daemon(settings: Settings, *, migrate: bool = True, role: str = "a
     BUILD_INFO.labels(__version__).set(1)
     migrations = load_migrations()
     chains = build_chains(settings)
-    async with open_database(settings) as db:
+    # Every part is closed by the stack as soon as it is open, so a start that fails half way
+    # closes what it opened. The stack unwinds in reverse: stop the watchers, let running jobs
+    # finish their batch, stop accepting connections and finish requests, close the shared
+    # HTTP session, close the pool (README "Shutdown").
+    async with contextlib.AsyncExitStack() as stack:
+        db = await stack.enter_async_context(open_database(settings))
         async with db.pool.acquire() as conn:
             await _prepare_schema(Migrator(conn, migrations), migrate)
-        session = aiohttp.ClientSession()
+        session = await stack.enter_async_context(aiohttp.ClientSession())
         quotes = build_quote_service(settings, session)  # one cache for the API and the job
         runner = web.AppRunner(build_app(settings, db.pool, migrations, quote_service=quotes,
                                          chains=chains),
                                shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
+        stack.push_async_callback(runner.cleanup)
         await runner.setup()
         scheduler = build_scheduler(settings, db.pool, session, quotes)
         scheduler.start()
+        stack.push_async_callback(scheduler.drain, JOB_DRAIN_S)  # pausing needs it started
         watchers = (_start_watchers(chains, db.dsn, db.pool, settings.public_url)
                     if role != "api" else [])
-        try:
-            site = web.TCPSite(runner, settings.api_host, settings.api_port)
-            await site.start()
-            log.info("paywatch is running", extra={
-                "role": role,
-                "api": f"http://{settings.api_host}:{_bound_port(runner, settings)}",
-                "startup_ms": int((time.perf_counter() - started) * 1000),
-            })
-            await stop.wait()
-            log.info("shutting down: draining requests")
-        finally:
-            await scheduler.drain(JOB_DRAIN_S)
-            await _stop_watchers(watchers)
-            await runner.cleanup()
-            await session.close()
+        stack.push_async_callback(_stop_watchers, watchers)
+        await web.TCPSite(runner, settings.api_host, settings.api_port).start()
+        log.info("paywatch is running", extra={
+            "role": role,
+            "api": f"http://{settings.api_host}:{_bound_port(runner, settings)}",
+            "startup_ms": int((time.perf_counter() - started) * 1000),
+        })
+        await stop.wait()
+        log.info("shutting down: draining requests")
     log.info("stopped cleanly")
 
 

@@ -59,3 +59,14 @@ async def test_finalized_above_takes_ascii_digits_only(db_dsn: str, pool: asyncp
     assert await pool.fetchval("SELECT finalized_above FROM stores") is None
     assert cli(db_dsn, "stores", "update", "shop", "--finalized-above", "12.50").returncode == 0
     assert str(await pool.fetchval("SELECT finalized_above FROM stores")).startswith("12.5")
+
+
+async def test_a_currency_must_be_iso_4217_as_in_the_api(db_dsn: str, pool: asyncpg.Pool) -> None:
+    # Three letters are not enough: the API refuses "XYZ", so the CLI must not store it.
+    refused = cli(db_dsn, "stores", "create", "Shop", "--currency", "xyz")
+    assert refused.returncode != 0
+    assert "--currency" in refused.stderr
+    assert await pool.fetchval("SELECT count(*) FROM stores") == 0
+    made = cli(db_dsn, "stores", "create", "Shop", "--currency", "eur")
+    assert made.returncode == 0, made.stderr
+    assert await pool.fetchval("SELECT default_currency FROM stores") == "EUR"

@@ -1,7 +1,8 @@
 """One active watcher per chain, however many processes run: a watcher runs only while its
-process holds the chain's advisory lock on a dedicated session. The others stand by and try
-again every `retry_s`; when the leader dies its session ends, PostgreSQL releases the lock,
-and a standby takes over within seconds (resuming from the cursors in the database)."""
+process holds the chain's advisory lock on a dedicated session. The others stand by on ONE
+session each, waiting on the lock there (no reconnect every few seconds); when the leader dies
+its session ends, PostgreSQL releases the lock, and a standby takes over at once (resuming from
+the cursors in the database)."""
 
 from __future__ import annotations
 
@@ -9,41 +10,59 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import asyncpg
 
 from db import queries
 
 log = logging.getLogger("paywatch.watcher.leader")
+# A standby's wait is cut this often to prove its session still answers (a dead peer that
+# sent no reset would otherwise leave it waiting forever); the session itself is kept.
+WAIT_S = 30.0
+DATABASE_LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-async def lead(dsn: str, chain: str, run: Callable[[], Awaitable[None]],
-               retry_s: float = 2.0) -> None:
+async def lead(dsn: str, chain: str, run: Callable[[], Coroutine[Any, Any, None]],
+               retry_s: float = 2.0, wait_s: float = WAIT_S) -> None:
     key = queries.watcher_lock_key(chain)
+    failures = 0
     while True:
         try:
             conn = await asyncpg.connect(dsn, server_settings={
                 "application_name": f"paywatch-watcher-{chain}-{os.getpid()}"})
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DATABASE_LOST as exc:
+            failures += 1
             log.warning("cannot reach the database for leadership", extra={"error": str(exc)})
-            await asyncio.sleep(retry_s)
+            await asyncio.sleep(min(30.0, retry_s * 2 ** min(failures, 5)))
             continue
+        failures = 0
         try:
-            if await conn.fetchval(queries.TRY_ADVISORY_LOCK, key):
-                log.info("leading", extra={"chain": chain, "pid": os.getpid()})
-                await _while_holding(conn, run, retry_s)
-            else:
-                await asyncio.sleep(retry_s)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await _wait_for_lock(conn, key, wait_s)
+            log.info("leading", extra={"chain": chain, "pid": os.getpid()})
+            await _while_holding(conn, run, retry_s)
+        except DATABASE_LOST as exc:
             log.warning("lost the leadership session", extra={"chain": chain,
                                                               "error": str(exc)})
+            await asyncio.sleep(retry_s)
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
 
 
-async def _while_holding(conn: asyncpg.Connection, run: Callable[[], Awaitable[None]],
+async def _wait_for_lock(conn: asyncpg.Connection, key: int, wait_s: float) -> None:
+    """Block on the lock on this session until it is ours. The bounded wait is cancelled
+    server-side when it runs out, and the session is checked and reused."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(conn.fetchval(queries.ADVISORY_LOCK, key), wait_s)
+            return
+        await asyncio.wait_for(conn.fetchval(queries.PING), wait_s)
+
+
+async def _while_holding(conn: asyncpg.Connection,
+                         run: Callable[[], Coroutine[Any, Any, None]],
                          check_s: float) -> None:
     """Run the watcher; stop it the moment the lock's session stops answering."""
     task = asyncio.create_task(run())

@@ -15,7 +15,7 @@ from paywatch.core.apikeys import (
     DEFAULT_SCOPES,
     parse_scopes,
 )
-from paywatch.core.money import parse_fiat
+from paywatch.core.money import currency_code, parse_fiat
 from paywatch.core.validation import solana_address
 from paywatch.services.keys import create_key
 from paywatch.services.stores import SlugTaken, create_store
@@ -111,9 +111,11 @@ def _stores_create(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise SystemExit(f"paywatch: --solana-recipient: {exc}") from None
     assets = [parse_asset(a) for a in args.asset]
-    currency = args.currency.upper()
-    if not re.fullmatch(r"[A-Z]{3}", currency):
-        raise SystemExit(f"paywatch: --currency {args.currency!r}: expected an ISO 4217 code")
+    try:  # the API's check: any three letters are not a currency
+        currency = currency_code(args.currency)
+    except ValueError:
+        raise SystemExit(f"paywatch: --currency {args.currency!r}: expected an ISO 4217 code"
+                         ) from None
 
     async def work(conn: asyncpg.Connection) -> int:
         try:
@@ -172,6 +174,8 @@ def _stores_update(args: argparse.Namespace) -> int:
                 row = await stores.update_store(conn, before["id"], changes)
             except asyncpg.CheckViolationError as exc:
                 raise CommandError(f"refused by the database: {exc.constraint_name}") from None
+            if row is None:  # deleted since it was read
+                raise CommandError(f"no store with slug {args.slug!r}")
             await _apply_asset_changes(conn, row["id"], "solana_recipient" in changes,
                                        [s.upper() for s in args.remove_asset], assets)
             await audit.record(conn, store_id=row["id"], actor=ACTOR, action="store.update",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -44,7 +44,7 @@ def with_connection(work: Callable[[asyncpg.Connection], Awaitable[int]]) -> int
     return run_command(go)
 
 
-def run_command(go: Callable[[], Awaitable[int]]) -> int:
+def run_command(go: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
         return asyncio.run(go())
     except (CommandError, MigrationError) as exc:

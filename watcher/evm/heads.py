@@ -8,19 +8,17 @@ stream. Silence longer than `idle_s` counts as a stall and reconnects."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from paywatch.core.evm import TRANSFER_TOPIC
-from paywatch.core.metrics import NOTIFICATIONS, WS_RECONNECTS
-from paywatch.core.redact import mask_url, redact_text
+from paywatch.core.metrics import NOTIFICATIONS
 from watcher.evm.chain import Seen, parse_logs
+from watcher.ws import Reconnecting, receive
 
 log = logging.getLogger("paywatch.watcher.evm.heads")
 
@@ -32,27 +30,19 @@ class HeadStream:
                  max_backoff_s: float = 15.0) -> None:
         self.chain, self.urls, self.session, self.tokens = chain, urls, session, tokens
         self.on_head, self.on_removed = on_head, on_removed
-        self.idle_s, self.max_backoff_s = idle_s, max_backoff_s
+        self.idle_s = idle_s
+        self.socket = Reconnecting(chain, urls, session, self._session, heartbeat_s=30.0,
+                                   max_backoff_s=max_backoff_s)
 
     async def run(self) -> None:
-        attempt = 0
+        await self.socket.run()
+
+    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        await self._subscribe(ws)
+        self.socket.healthy()
+        self.on_head()  # catch up on whatever happened while disconnected
         while True:
-            url = self.urls[attempt % len(self.urls)]
-            try:
-                async with self.session.ws_connect(url, heartbeat=30.0) as ws:
-                    await self._subscribe(ws)
-                    attempt = 0
-                    self.on_head()  # catch up on whatever happened while disconnected
-                    await self._read(ws)
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                # A failed handshake's error quotes the URL, key included: mask both.
-                log.warning("websocket lost; reconnecting", extra={
-                    "chain": self.chain, "endpoint": mask_url(url),
-                    "error": redact_text(f"{type(exc).__name__}: {exc}")})
-            WS_RECONNECTS.labels(self.chain).inc()
-            attempt += 1
-            await asyncio.sleep(min(self.max_backoff_s, 0.2 * 2 ** min(attempt, 6))
-                                * random.uniform(0.5, 1.0))
+            self._handle(await receive(ws, self.idle_s))
 
     async def _subscribe(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
@@ -61,16 +51,6 @@ class HeadStream:
             await ws.send_json({"jsonrpc": "2.0", "id": 2, "method": "eth_subscribe",
                                 "params": ["logs", {"address": self.tokens,
                                                     "topics": [TRANSFER_TOPIC]}]})
-
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        while True:
-            try:
-                msg = await ws.receive(timeout=self.idle_s)
-            except TimeoutError:
-                raise TimeoutError(f"no message for {self.idle_s} s") from None
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                raise aiohttp.ClientConnectionError(f"websocket closed ({msg.type.name})")
-            self._handle(msg.data)
 
     def _handle(self, text: str) -> None:
         message: Any = None

@@ -95,7 +95,7 @@ class EvmWatcher:
             try:
                 await self.round()
                 failures = 0
-            except (RpcUnavailable, RpcError, ChainMoved, *DATABASE_ERRORS) as exc:
+            except (RpcUnavailable, RpcError, ChainMoved, *DATABASE_ERRORS) as exc:  # type: ignore[misc]
                 failures += 1
                 log.warning("round failed; retrying", extra={
                     "chain": self.name, "error": f"{type(exc).__name__}: {exc}"})

@@ -12,6 +12,7 @@ from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import get_associated_token_address
 
 from watcher.rpc import RpcError, RpcPool
+from watcher.solana import answers
 
 log = logging.getLogger("paywatch.watcher.solana.accounts")
 _programs: dict[str, Pubkey] = {}
@@ -21,11 +22,11 @@ async def token_program(mint: str, rpc: RpcPool) -> Pubkey:
     """The mint account's owner; remembered, since a mint never changes program."""
     if mint not in _programs:
         try:
-            info = await rpc.call("getAccountInfo", [mint, {"encoding": "base64",
-                                                            "commitment": "confirmed"}])
+            value = await rpc.call("getAccountInfo", [mint, {"encoding": "base64",
+                                                             "commitment": "confirmed"}],
+                                   parse=answers.account_info)
         except RpcError:
-            info = None
-        value = (info or {}).get("value")
+            value = None
         if value is None:
             log.warning("mint not found on this chain; assuming the Token program",
                         extra={"mint": mint})

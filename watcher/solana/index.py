@@ -28,12 +28,10 @@ CHAIN = "solana"
 def _open(row: asyncpg.Record) -> OpenPayment:
     # A million open payments share a handful of recipients, assets and mints: one string
     # object each instead of a copy per payment (bench/scale.py memory measures it).
-    return OpenPayment(row["id"], row["reference"], _shared(row["recipient"]),
-                       _shared(row["asset"]), _shared(row["mint"]), row["memo"])
-
-
-def _shared(text: str | None) -> str | None:
-    return sys.intern(text) if text is not None else None
+    mint = row["mint"]
+    return OpenPayment(row["id"], row["reference"], sys.intern(row["recipient"]),
+                       sys.intern(row["asset"]), sys.intern(mint) if mint else None,
+                       row["memo"])
 
 
 class ReferenceIndex:

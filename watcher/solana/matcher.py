@@ -135,10 +135,10 @@ def _token_problem(payment: OpenPayment, transfer: _Transfer, meta: dict[str, An
     if transfer.program not in TOKEN_PROGRAMS:
         return "a SOL transfer for a token payment"
     mint = transfer.mint or _balance_mint(meta, keys, transfer.dest)
-    if mint != payment.mint:
+    if mint is None or mint != payment.mint:
         return f"wrong mint: paid {mint}, expected {payment.mint}"
     expected = str(get_associated_token_address(Pubkey.from_string(payment.recipient),
-                                                Pubkey.from_string(payment.mint),
+                                                Pubkey.from_string(mint),
                                                 Pubkey.from_string(transfer.program)))
     if transfer.dest != expected:
         return f"wrong recipient: paid token account {transfer.dest}, expected {expected}"

@@ -26,6 +26,7 @@ from paywatch.core.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG, TR
 from paywatch.services.payments import Change, resettle
 from watcher.health import HealthStamp
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
+from watcher.solana import answers
 from watcher.solana.accounts import watched_accounts
 from watcher.solana.index import ReferenceIndex
 from watcher.solana.matcher import Finding, match_transaction
@@ -61,7 +62,10 @@ class SolanaWatcher:
         self.rpc = RpcPool(config.rpc_urls, session)
         self.index = ReferenceIndex(pool)
         self.queue: asyncio.Queue[str] = asyncio.Queue(config.queue_size)
-        self.done: OrderedDict[str, None] = OrderedDict()  # recently processed, to skip repeats
+        # Recently processed signatures, to skip repeats: True if the transaction matched a
+        # payment. One that matched nothing may match once the index learns of a payment late
+        # (a failed refresh), so reconciliation looks at those again.
+        self.done: OrderedDict[str, bool] = OrderedDict()
         self.stream = LogStream(config.ws_urls, session, config.commitment, self.enqueue,
                                 self.backfill_all, idle_s=config.idle_s)
         self.health = HealthStamp(pool, CHAIN)
@@ -109,7 +113,7 @@ class SolanaWatcher:
                     await self.backfill(todo[0])
                     todo.pop(0)
                 return
-            except (RpcUnavailable, RpcError, *DATABASE_ERRORS) as exc:
+            except (RpcUnavailable, RpcError, *DATABASE_ERRORS) as exc:  # type: ignore[misc]
                 log.warning("backfill failed; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(min(30.0, 0.5 * 2 ** min(attempt, 6)))
 
@@ -123,7 +127,8 @@ class SolanaWatcher:
         while True:
             config: dict[str, Any] = {"limit": PAGE, "commitment": "confirmed"}
             config |= {k: v for k, v in (("until", until), ("before", before)) if v}
-            page = await self.rpc.call("getSignaturesForAddress", [account, config])
+            page = await self.rpc.call("getSignaturesForAddress", [account, config],
+                                       parse=answers.signatures)
             newest += page
             BACKFILL_SIGNATURES.labels(CHAIN).inc(len(page))
             if len(page) < PAGE or until is None:  # first run: the newest page is enough
@@ -142,7 +147,7 @@ class SolanaWatcher:
             QUEUE_DEPTH.labels(CHAIN).set(self.queue.qsize())
             try:
                 await self.process(signature)
-            except (RpcUnavailable, *DATABASE_ERRORS) as exc:
+            except (RpcUnavailable, *DATABASE_ERRORS) as exc:  # type: ignore[misc]
                 log.warning("processing failed; retrying later",
                             extra={"signature": signature, "error": str(exc)})
                 await asyncio.sleep(1)
@@ -152,8 +157,8 @@ class SolanaWatcher:
 
     # ----- one transaction --------------------------------------------------------------
 
-    async def process(self, signature: str) -> None:
-        if signature in self.done:
+    async def process(self, signature: str, *, recheck_unmatched: bool = False) -> None:
+        if self.done.get(signature, False) or (signature in self.done and not recheck_unmatched):
             return
         tx = await self._fetch(signature)
         if tx is None:
@@ -161,7 +166,7 @@ class SolanaWatcher:
         findings = match_transaction(tx, self.index.lookup)
         if findings:
             await self._record(signature, tx, findings)
-        self._remember(signature)
+        self._remember(signature, bool(findings))
 
     async def _fetch(self, signature: str) -> dict[str, Any] | None:
         for delay in (0, 0.2, 0.5, 1.0):
@@ -169,13 +174,13 @@ class SolanaWatcher:
             try:
                 tx = await self.rpc.call("getTransaction", [signature, {
                     "encoding": "json", "commitment": "confirmed",
-                    "maxSupportedTransactionVersion": 0}])
+                    "maxSupportedTransactionVersion": 0}], parse=answers.transaction)
             except RpcError as exc:
                 log.warning("transaction not readable", extra={"signature": signature,
                                                                "error": str(exc)})
                 return None
             if tx is not None:
-                return tx if isinstance(tx, dict) and "transaction" in tx else None
+                return tx
         return None
 
     async def _record(self, signature: str, tx: dict[str, Any],
@@ -199,8 +204,9 @@ class SolanaWatcher:
             for payment_id in touched:
                 await resettle(conn, payment_id, self.change)
 
-    def _remember(self, signature: str) -> None:
-        self.done[signature] = None
+    def _remember(self, signature: str, matched: bool) -> None:
+        self.done[signature] = matched
+        self.done.move_to_end(signature)
         while len(self.done) > 100_000:
             self.done.popitem(last=False)
 
@@ -211,9 +217,10 @@ class SolanaWatcher:
             open_txs = await db_transfers.open_txs(conn, CHAIN, 10 * STATUS_BATCH)
         for start in range(0, len(open_txs), STATUS_BATCH):
             batch = open_txs[start:start + STATUS_BATCH]
-            answer = await self.rpc.call("getSignatureStatuses", [
-                [r["tx_id"] for r in batch], {"searchTransactionHistory": True}])
-            for row, status in zip(batch, answer["value"], strict=False):
+            found = await self.rpc.call("getSignatureStatuses", [
+                [r["tx_id"] for r in batch], {"searchTransactionHistory": True}],
+                parse=answers.statuses(len(batch)))
+            for row, status in zip(batch, found, strict=True):
                 await self._follow(row, status)
         await self.reconcile()
 
@@ -231,13 +238,14 @@ class SolanaWatcher:
 
     async def measure_lag(self) -> None:
         if self.stream.last_slot:
-            confirmed = await self.rpc.call("getSlot", [{"commitment": "confirmed"}])
-            SLOT_LAG.labels(CHAIN).set(max(0, self.stream.last_slot - int(confirmed)))
+            confirmed = await self.rpc.call("getSlot", [{"commitment": "confirmed"}],
+                                            parse=answers.slot)
+            SLOT_LAG.labels(CHAIN).set(max(0, self.stream.last_slot - confirmed))
 
     async def report_health(self) -> None:
         """One cheap read proves the RPC answers; the slot goes with the stamp for operators."""
-        await self.health.ok(int(await self.rpc.call("getSlot", [
-            {"commitment": self.config.commitment}])))
+        await self.health.ok(await self.rpc.call("getSlot", [
+            {"commitment": self.config.commitment}], parse=answers.slot))
 
     async def reconcile(self) -> None:
         """Look the references of payments about to expire up directly (bounded per run)."""
@@ -245,16 +253,23 @@ class SolanaWatcher:
             rows = await watch.near_expiry(conn, CHAIN, self.config.reconcile_batch)
         for row in rows:
             found = await self.rpc.call("getSignaturesForAddress", [
-                row["reference"], {"limit": 10, "commitment": "confirmed"}])
+                row["reference"], {"limit": 10, "commitment": "confirmed"}],
+                parse=answers.signatures)
             for item in reversed(found):
-                await self.process(item["signature"])
+                # It mentions an open payment's reference: what matched nothing before the
+                # index knew that payment is worth one more look.
+                await self.process(item["signature"], recheck_unmatched=True)
 
     async def _every(self, seconds: float, job: Any) -> None:
         while True:
             try:
                 await job()
-            except (RpcUnavailable, *DATABASE_ERRORS) as exc:
+            except (RpcUnavailable, *DATABASE_ERRORS) as exc:  # type: ignore[misc]
                 log.warning("%s failed; will retry", job.__name__, extra={"error": str(exc)})
             except RpcError as exc:
                 log.error("%s got an RPC error", job.__name__, extra={"error": str(exc)})
+            except Exception:
+                # A bug in one periodic job must not restart every other part of the watcher
+                # (the stream, the workers): logged loudly, and the job runs again.
+                log.exception("%s failed unexpectedly; will retry", job.__name__)
             await asyncio.sleep(seconds)

@@ -11,60 +11,51 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
 
-from paywatch.core.metrics import NOTIFICATIONS, WS_RECONNECTS
-from paywatch.core.redact import mask_url, redact_text
+from paywatch.core.metrics import NOTIFICATIONS
+from watcher.ws import Reconnecting, receive
 
 log = logging.getLogger("paywatch.watcher.solana.stream")
 CHAIN = "solana"
 
 
-class StreamStalled(Exception):
-    pass
-
-
 class LogStream:
     def __init__(self, urls: list[str], session: aiohttp.ClientSession, commitment: str,
                  on_signature: Callable[[str], None],
-                 on_connected: Callable[[set[str]], Awaitable[None]], *,
+                 on_connected: Callable[[set[str]], Coroutine[Any, Any, None]], *,
                  idle_s: float = 60.0,
                  heartbeat_s: float = 60.0, max_backoff_s: float = 15.0) -> None:
-        self.urls, self.session, self.commitment = urls, session, commitment
+        self.commitment, self.idle_s = commitment, idle_s
         self.on_signature, self.on_connected = on_signature, on_connected
-        self.idle_s, self.heartbeat_s, self.max_backoff_s = idle_s, heartbeat_s, max_backoff_s
         self.accounts: set[str] = set()
         self.subscribed: dict[int, str] = {}
         self.connected = asyncio.Event()
         self.last_slot = 0  # the newest slot the WebSocket announced
         self._next_id = 0
-        self.failures = 0  # connection attempts since the last healthy session
-        self.sleep = asyncio.sleep  # the backoff's wait (tests record what it asks for)
+        self.socket = Reconnecting(CHAIN, urls, session, self._connected_session,
+                                   heartbeat_s=heartbeat_s, max_backoff_s=max_backoff_s)
+
+    @property
+    def sleep(self) -> Callable[[float], Awaitable[None]]:
+        """The backoff's wait (tests record what it asks for)."""
+        return self.socket.sleep
+
+    @sleep.setter
+    def sleep(self, sleep: Callable[[float], Awaitable[None]]) -> None:
+        self.socket.sleep = sleep
 
     async def run(self) -> None:
-        turn = 0
-        while True:
-            url = self.urls[turn % len(self.urls)]
-            try:
-                async with self.session.ws_connect(url, heartbeat=self.heartbeat_s) as ws:
-                    await self._session(ws)
-            except (aiohttp.ClientError, OSError, TimeoutError, StreamStalled) as exc:
-                # A failed handshake's error quotes the URL, key included: mask both.
-                log.warning("websocket lost; reconnecting", extra={
-                    "endpoint": mask_url(url),
-                    "error": redact_text(f"{type(exc).__name__}: {exc}")})
-            # A session that got its subscriptions was healthy: the next drop starts the backoff
-            # afresh (else after six drops in a day every reconnect waited 6-13 s forever).
-            self.failures = 1 if self.connected.is_set() else self.failures + 1
+        await self.socket.run()
+
+    async def _connected_session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        try:
+            await self._session(ws)
+        finally:
             self.connected.clear()
-            WS_RECONNECTS.labels(CHAIN).inc()
-            turn += 1
-            await self.sleep(min(self.max_backoff_s, 0.2 * 2 ** min(self.failures, 6))
-                                * random.uniform(0.5, 1.0))
 
     async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Subscribe, then read. The first full set of subscriptions starts a backfill of every
@@ -86,24 +77,15 @@ class LogStream:
                 fresh = set(self.subscribed.values()) - backfilled
                 if fresh and (backfilled or not pending):
                     self.connected.set()
+                    self.socket.healthy()
                     backfilled |= fresh
                     backfills.add(asyncio.create_task(self.on_connected(fresh)))
                 _reap(backfills)
-                msg = await self._receive(ws)
+                msg = await receive(ws, self.idle_s)
                 self._handle(json.loads(msg), pending)
         finally:
             for task in backfills:
                 task.cancel()
-
-    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> str:
-        try:
-            msg = await ws.receive(timeout=self.idle_s)
-        except TimeoutError:
-            raise StreamStalled(f"no message for {self.idle_s} s") from None
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                        aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
-            raise aiohttp.ClientConnectionError(f"websocket closed ({msg.type.name})")
-        return str(msg.data)
 
     async def _send(self, ws: aiohttp.ClientWebSocketResponse, method: str, params: list[Any],
                     pending: dict[int, str], account: str) -> None:

@@ -1,0 +1,51 @@
+"""A payment the watcher's index learned of late (its refresh failed) is still detected: the
+signature that matched nothing before it was indexed is not skipped forever."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from simnet.server import SimnetServer
+from simnet.wallet import Wallet
+from tests.conftest import make_store
+from tests.watcher.harness import Harness, harness
+
+NEVER_S = 3600.0  # periodic work the test runs by hand
+
+
+@pytest.fixture
+async def h(sim: SimnetServer, pool: asyncpg.Pool, api: TestClient,
+            wallet: Wallet) -> AsyncIterator[Harness]:
+    async with harness(sim, pool, api, await make_store(pool, "lateshop"), wallet) as hh:
+        yield hh
+
+
+async def until(check: object, what: str, seconds: float = 20) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not check():  # type: ignore[operator]
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_payment_indexed_after_its_transaction_is_found_by_reconciliation(
+        h: Harness) -> None:
+    watcher = await h.start_watcher(resync_s=NEVER_S, tracker_interval_s=NEVER_S)
+    # Near expiry from the start, so that reconciliation looks its reference up.
+    payment = await h.create(expires_in=60)
+    reference = payment["payment_request"]["reference"]
+    await until(lambda: watcher.index.lookup(reference) is not None, "the index entry")
+    # What a failed refresh leaves behind: the index does not know the payment yet.
+    watcher.index.by_reference.pop(reference)
+    signature = await h.wallet.pay(payment["payment_request"]["url"])
+    await until(lambda: str(signature) in watcher.done, "the transaction to be processed")
+    assert (await h.payment(payment["id"]))["status"] == "pending"
+    await watcher.index.load()  # the periodic reload brings the entry in
+    await watcher.reconcile()
+    row = await h.wait_for(payment["id"], "confirmed")
+    assert row["amount_received"] == int(payment["amount_due"])
