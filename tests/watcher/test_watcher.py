@@ -152,7 +152,13 @@ async def test_paid_while_the_watcher_is_down_is_found_by_backfill(h: Harness) -
     await h.start_watcher()
     for p in payments:
         await h.wait_for(p["id"], "confirmed")
-    cursors = await h.pool.fetch("SELECT account FROM watch_cursors")
+    # Each account's cursor moves once its backfill has processed what it found, which may be
+    # a moment after the payment it found was confirmed.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while len(cursors := await h.pool.fetch("SELECT account FROM watch_cursors")) < 2:
+        assert loop.time() < deadline, cursors
+        await asyncio.sleep(0.05)
     assert len(cursors) == 2
 
 
