@@ -76,3 +76,38 @@ def payment_object(row: Row, transfers: Sequence[Row], public_url: str | None) -
             "expires_at", "monitor_until", "confirm_deadline_at", "created_at", "updated_at",
             "detected_at", "confirmed_at", "closed_at")},
     }
+
+
+def _order_customer(row: Row) -> dict[str, Any] | None:
+    if row["customer_id"] is None:
+        return None
+    return {"email": row["customer_email"], "name": row["customer_name"],
+            "wallet": row["customer_wallet"]}
+
+
+def order_object(row: Row, items: Sequence[Row], history: Sequence[Row]) -> dict[str, Any]:
+    """The order as JSON: what GET /v1/orders/{id} answers and every order.* event carries
+    under `data.object` (fiat as decimal strings in the currency's minor units)."""
+    currency = row["currency"].strip()
+
+    def fiat(value: Any) -> str:
+        return format(fiat_shown(value, currency), "f")
+
+    address = row["shipping_address"]
+    return {
+        "object": "order", "id": str(row["id"]), "number": row["number"],
+        "status": row["status"], "currency": currency, "customer": _order_customer(row),
+        "items": [{"sku": i["sku"], "name": i["name"], "quantity": i["quantity"],
+                   "unit_price": fiat(i["unit_price"]), "total": fiat(i["total"])}
+                  for i in items],
+        "subtotal": fiat(row["subtotal"]), "shipping": fiat(row["shipping"]),
+        "tax": fiat(row["tax"]), "total": fiat(row["total"]),
+        "shipping_address": dict(address) if address is not None else None,
+        "carrier": row["carrier"], "tracking_number": row["tracking_number"],
+        "metadata": row["metadata"],
+        "status_history": [{"from_status": h["from_status"], "to_status": h["to_status"],
+                            "reason": h["reason"], "actor": h["actor"],
+                            "at": rfc3339(h["created_at"])} for h in history],
+        **{name: rfc3339(row[name]) for name in (
+            "created_at", "updated_at", "paid_at", "cancelled_at")},
+    }

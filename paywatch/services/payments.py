@@ -20,6 +20,7 @@ from paywatch.core.metrics import PAYMENTS_CONFIRMED, SECONDS_TO_CONFIRM
 from paywatch.core.objects import payment_object
 from paywatch.core.settlement import Decision, PaymentFacts, TransferFact, decide, tolerance_units
 from paywatch.core.states import PAYMENT_TRANSITIONS, SETTLEABLE, expected_before
+from paywatch.services import order_events
 
 log = logging.getLogger("paywatch.services.payments")
 
@@ -188,7 +189,5 @@ async def pay_order(conn: asyncpg.Connection, payment: asyncpg.Record, actor: st
         return
     order = await db.mark_order_paid(conn, payment["order_id"], actor, reason)
     if order is not None:
-        await events.emit(conn, store_id=payment["store_id"], type_="order.paid",
-                          data={"order_id": str(order["id"]), "number": order["number"],
-                                "payment_id": str(payment["id"])},
-                          order_id=order["id"], payment_id=payment["id"])
+        await order_events.emit(conn, "order.paid", order["id"], payment["store_id"],
+                                payment_id=payment["id"], previous_status="pending_payment")
