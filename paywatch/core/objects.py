@@ -6,7 +6,8 @@ sent by the watcher, the sweep or an API call (the API's response models validat
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from paywatch.core.money import fiat_shown, format_units
@@ -110,4 +111,34 @@ def order_object(row: Row, items: Sequence[Row], history: Sequence[Row]) -> dict
                             "at": rfc3339(h["created_at"])} for h in history],
         **{name: rfc3339(row[name]) for name in (
             "created_at", "updated_at", "paid_at", "cancelled_at")},
+    }
+
+
+def _seconds(value: timedelta) -> int:
+    return int(value.total_seconds())
+
+
+def store_object(row: Row, assets: Sequence[Row], evm_chains: Sequence[Row]) -> dict[str, Any]:
+    """The store as JSON: what GET /v1/stores/{ref} answers and its audit rows record (only
+    enabled assets; per EVM chain, how payments are matched)."""
+    def money(value: Decimal | None) -> str | None:
+        return None if value is None else format(value, "f")
+
+    return {
+        "object": "store", "id": str(row["id"]), "slug": row["slug"], "name": row["name"],
+        "default_currency": row["default_currency"].strip(),
+        "solana_recipient": row["solana_recipient"], "commitment": row["commitment"],
+        "finalized_above": money(row["finalized_above"]),
+        "underpaid_tolerance_percent": money(row["underpaid_tolerance_percent"]),
+        "underpaid_tolerance_amount": money(row["underpaid_tolerance_amount"]),
+        "payment_lifetime_seconds": _seconds(row["payment_lifetime"]),
+        "monitoring_window_seconds": _seconds(row["monitoring_window"]),
+        "confirmation_window_seconds": _seconds(row["confirmation_window"]),
+        "accept_late_payments": row["accept_late_payments"], "cfv_policy": row["cfv_policy"],
+        "allow_framing": row["allow_framing"],
+        "assets": [{"chain": a["chain"], "asset": a["asset"], "mint": a["mint"],
+                    "decimals": a["decimals"]} for a in assets if a["enabled"]],
+        "evm": {c["chain"]: {"mode": c["mode"], "xpub": c["xpub"], "address": c["address"],
+                             "next_index": c["next_index"]} for c in evm_chains},
+        "created_at": rfc3339(row["created_at"]), "updated_at": rfc3339(row["updated_at"]),
     }
