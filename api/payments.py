@@ -28,14 +28,14 @@ from api.openapi import Operation
 from api.pagination import decode_cursor, encode_cursor
 from api.quoting import QuoteInput, quote_for
 from api.serialize import payment_out
-from db import audit, events, stores
+from db import audit, stores
 from db import payments as db
 from paywatch.core.chains import ChainAdapter
 from paywatch.core.metrics import PAYMENTS_CREATED
 from paywatch.core.payments import PaymentAsk, clocks, required_commitment
 from paywatch.core.states import SETTLEABLE
 from paywatch.services import payments
-from paywatch.services.payments import Change, TransitionRefused, payment_event
+from paywatch.services.payments import Change, OrderNotPayable, TransitionRefused
 
 
 def store_of(who: Principal) -> uuid.UUID:
@@ -100,27 +100,18 @@ async def create_payment(request: web.Request) -> web.Response:
 
 def _creator(request: web.Request, who: Principal, chain: ChainAdapter, store: asyncpg.Record,
              values: dict[str, Any], ask: PaymentAsk) -> Work:
-    """The payment's transaction: its chain plans the request (a deposit address index or a
-    unique amount moves with the payment, so a rollback leaves no gap), then the row."""
-    store_id, order_id = values["store_id"], values["order_id"]
+    """The payment's transaction, run at most once per Idempotency-Key (services/payments)."""
+    public_url = request.app[SETTINGS].public_url
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
-        if order_id is not None:
-            order = await db.order_for_payment(conn, order_id, store_id, lock=True)
-            if order is None or order["status"] != "pending_payment":
-                raise ApiError(409, "order_not_payable", "the order changed while the payment "
-                               "was being quoted; it is no longer pending payment",
-                               param="order_id")
-        planned = values | await chain.plan_request(conn, store, values, ask)
-        row = await db.insert_payment(conn, planned)
-        public_url = request.app[SETTINGS].public_url
-        out = payment_out(row, [], public_url).model_dump(mode="json")
-        data = payment_event("payment.created", row, [], "pending", Change(who.actor, public_url))
-        await events.emit(conn, store_id=store_id, type_="payment.created", data=data,
-                          payment_id=row["id"], order_id=order_id)
-        await audit.record(conn, store_id=store_id, actor=who.actor, action="payment.create",
-                           object_type="payment", object_id=row["id"], after=out)
-        return 201, out
+        try:
+            row = await payments.create(conn, chain, store, values, ask,
+                                        Change(who.actor, public_url))
+        except OrderNotPayable:
+            raise ApiError(409, "order_not_payable", "the order changed while the payment "
+                           "was being quoted; it is no longer pending payment",
+                           param="order_id") from None
+        return 201, payment_out(row, [], public_url).model_dump(mode="json")
 
     return work
 

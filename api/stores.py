@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -28,11 +27,12 @@ from api.models.common import (
     Timestamp,
 )
 from api.openapi import Operation
-from db import audit, stores
-from db import evm as db_evm
+from db import stores
 from paywatch.core.chains import ChainRegistry
 from paywatch.core.evm import checksum, validate_xpub
 from paywatch.core.pricing import CfvPolicy
+from paywatch.services import stores as store_service
+from paywatch.services.stores import EvmMatching, SlugTaken, StoreEdit, StoreGone
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
@@ -177,30 +177,9 @@ class StoreList(ListResponse):
     data: list[Store]
 
 
-def _seconds(value: timedelta) -> int:
-    return int(value.total_seconds())
-
-
 async def store_out(conn: asyncpg.Connection, row: asyncpg.Record) -> Store:
-    assets = [AssetOut(chain=a["chain"], asset=a["asset"], mint=a["mint"],
-                       decimals=a["decimals"])
-              for a in await stores.store_assets(conn, row["id"]) if a["enabled"]]
-    evm = {c["chain"]: EvmChainOut(mode=c["mode"], xpub=c["xpub"], address=c["address"],
-                                   next_index=c["next_index"])
-           for c in await db_evm.store_chains(conn, row["id"])}
-    return Store(
-        id=str(row["id"]), slug=row["slug"], name=row["name"],
-        default_currency=row["default_currency"].strip(),
-        solana_recipient=row["solana_recipient"], commitment=row["commitment"],
-        finalized_above=row["finalized_above"],
-        underpaid_tolerance_percent=row["underpaid_tolerance_percent"],
-        underpaid_tolerance_amount=row["underpaid_tolerance_amount"],
-        payment_lifetime_seconds=_seconds(row["payment_lifetime"]),
-        monitoring_window_seconds=_seconds(row["monitoring_window"]),
-        confirmation_window_seconds=_seconds(row["confirmation_window"]),
-        accept_late_payments=row["accept_late_payments"], cfv_policy=row["cfv_policy"],
-        allow_framing=row["allow_framing"], assets=assets, evm=evm, created_at=row["created_at"],
-        updated_at=row["updated_at"])
+    """The response model over the JSON the store's audit rows record too."""
+    return Store.model_validate(await store_service.store_json(conn, row))
 
 
 def _require_admin(who: Principal, store_id: uuid.UUID | None = None) -> None:
@@ -219,22 +198,17 @@ async def _find(conn: asyncpg.Connection, who: Principal, ref: str) -> asyncpg.R
     return row
 
 
-def _changes(body: StoreFields) -> dict[str, Any]:
-    changes = body.model_dump(exclude_unset=True, exclude={"assets", "slug", "evm"})
-    if "cfv_policy" in changes and body.cfv_policy is not None:
-        changes["cfv_policy"] = body.cfv_policy.model_dump(mode="json")
-    return changes
-
-
-async def _replace_assets(conn: asyncpg.Connection, chains: ChainRegistry, store_id: uuid.UUID,
-                          assets: list[AssetIn]) -> None:
-    keep = {(a.chain, a.asset) for a in assets}
-    for current in await stores.store_assets(conn, store_id):
-        if (current["chain"], current["asset"]) not in keep:
-            await stores.disable_store_asset(conn, store_id, current["chain"], current["asset"])
-    for a in assets:
-        mint, decimals = _resolve_asset(chains, a)
-        await stores.upsert_store_asset(conn, store_id, a.chain, a.asset, mint, decimals)
+def _edit(chains: ChainRegistry, body: StoreFields,
+          assets: list[AssetIn] | None) -> StoreEdit:
+    """The body as a store edit, checked against the configured chains (EVM first, then the
+    assets: the order the errors have always come in). `assets` replaces the list when given."""
+    fields = body.model_dump(exclude_unset=True, exclude={"assets", "slug", "evm"})
+    if "cfv_policy" in fields and body.cfv_policy is not None:
+        fields["cfv_policy"] = body.cfv_policy.model_dump(mode="json")
+    evm = {name: _evm_matching(chains, name, config) for name, config in (body.evm or {}).items()}
+    added = [(a.chain, a.asset, *_resolve_asset(chains, a)) for a in assets or []]
+    return StoreEdit(fields=fields, evm=evm, add_assets=added,
+                     replace_assets=assets is not None)
 
 
 def _resolve_asset(chains: ChainRegistry, a: AssetIn) -> tuple[str | None, int]:
@@ -242,18 +216,13 @@ def _resolve_asset(chains: ChainRegistry, a: AssetIn) -> tuple[str | None, int]:
     return chains.require(a.chain, "assets").resolve_asset(a.asset, a.mint, a.decimals)
 
 
-async def _apply_evm(conn: asyncpg.Connection, chains: ChainRegistry, store_id: uuid.UUID,
-                     evm: dict[str, EvmChainIn | None]) -> None:
-    for name, config in evm.items():
-        # `evm` is the public API's field for EVM matching settings (xpub or shared address).
-        if chains.require(name, "evm").family != "evm":
-            raise ApiError(422, "chain_not_configured", f"{name} is not an EVM chain; "
-                           "`evm` takes EVM chains only", param="evm")
-        if config is None:
-            await db_evm.delete_store_chain(conn, store_id, name)
-        else:
-            await db_evm.upsert_store_chain(conn, store_id, name, config.mode, config.xpub,
-                                            config.address)
+def _evm_matching(chains: ChainRegistry, name: str,
+                  config: EvmChainIn | None) -> EvmMatching | None:
+    # `evm` is the public API's field for EVM matching settings (xpub or shared address).
+    if chains.require(name, "evm").family != "evm":
+        raise ApiError(422, "chain_not_configured", f"{name} is not an EVM chain; "
+                       "`evm` takes EVM chains only", param="evm")
+    return None if config is None else EvmMatching(config.mode, config.xpub, config.address)
 
 
 async def create_store(request: web.Request) -> web.Response:
@@ -263,55 +232,42 @@ async def create_store(request: web.Request) -> web.Response:
         raise ApiError(403, "operator_key_required", "only the operator's key creates stores",
                        type_="permission_error")
     body = await parse_body(request, StoreCreate)
-    chains = request.app[CHAINS]
+    assets = body.assets
+    if assets is None and body.solana_recipient:
+        assets = [AssetIn(asset="SOL", decimals=9)]
+    edit = _edit(request.app[CHAINS], body, assets or [])
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         try:
-            row = await stores.insert_store(conn, body.slug, body.name, None)
-        except asyncpg.UniqueViolationError:
+            row = await store_service.open_store(conn, body.slug, body.name, edit, who.actor)
+        except SlugTaken:
             raise ApiError(409, "slug_taken", f"a store {body.slug!r} exists",
                            param="slug") from None
-        row = _still_there(await stores.update_store(conn, row["id"], _changes(body)))
-        assets = body.assets
-        if assets is None and body.solana_recipient:
-            assets = [AssetIn(asset="SOL", decimals=9)]
-        if body.evm:
-            await _apply_evm(conn, chains, row["id"], body.evm)
-        await _replace_assets(conn, chains, row["id"], assets or [])
-        out = (await store_out(conn, row)).model_dump(mode="json")
-        await audit.record(conn, store_id=row["id"], actor=who.actor, action="store.create",
-                           object_type="store", object_id=row["id"], after=out)
-        return 201, out
+        except StoreGone:
+            raise _gone() from None
+        return 201, (await store_out(conn, row)).model_dump(mode="json")
 
     return await run_once(request, who, work)
 
 
-def _still_there(row: asyncpg.Record | None) -> asyncpg.Record:
-    # An UPDATE finds no row only if the store went away meanwhile: a 404, never a 500.
-    if row is None:
-        raise ApiError(404, "resource_missing", "no such store")
-    return row
+def _gone() -> ApiError:
+    # The store went away while this request ran: a 404, never a 500.
+    return ApiError(404, "resource_missing", "no such store")
 
 
 async def update_store(request: web.Request) -> web.Response:
     who = principal(request)
     who.require("admin")
     body = await parse_body(request, StoreFields)
-    chains = request.app[CHAINS]
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
-        before = await _find(conn, who, request.match_info["ref"])
-        before_out = (await store_out(conn, before)).model_dump(mode="json")
-        row = _still_there(await stores.update_store(conn, before["id"], _changes(body)))
-        if body.evm:
-            await _apply_evm(conn, chains, row["id"], body.evm)
-        if body.assets is not None:
-            await _replace_assets(conn, chains, row["id"], body.assets)
-        out = (await store_out(conn, row)).model_dump(mode="json")
-        await audit.record(conn, store_id=row["id"], actor=who.actor, action="store.update",
-                           object_type="store", object_id=row["id"], before=before_out,
-                           after=out)
-        return 200, out
+        before = await _find(conn, who, request.match_info["ref"])  # a 404 before any 422
+        edit = _edit(request.app[CHAINS], body, body.assets)
+        try:
+            row = await store_service.update_store(conn, before["id"], edit, who.actor)
+        except StoreGone:
+            raise _gone() from None
+        return 200, (await store_out(conn, row)).model_dump(mode="json")
 
     return await run_once(request, who, work)
 

@@ -70,3 +70,20 @@ async def test_a_currency_must_be_iso_4217_as_in_the_api(db_dsn: str, pool: asyn
     made = cli(db_dsn, "stores", "create", "Shop", "--currency", "eur")
     assert made.returncode == 0, made.stderr
     assert await pool.fetchval("SELECT default_currency FROM stores") == "EUR"
+
+
+async def test_cli_updates_audit_the_store_before_and_after_like_the_api(
+        db_dsn: str, pool: asyncpg.Pool) -> None:
+    """One update use case (services/stores) for the API and the CLI: the audit row holds the
+    whole store, as the API shows it, before and after."""
+    assert cli(db_dsn, "stores", "create", "Shop", "--solana-recipient", RECIPIENT).returncode == 0
+    done = cli(db_dsn, "stores", "update", "shop", "--finalized-above", "12.50",
+               "--asset", f"USDC:{USDC_MINT}:6")
+    assert done.returncode == 0, done.stderr
+    row = await pool.fetchrow("SELECT before, after FROM audit_log "
+                              "WHERE action = 'store.update'")
+    assert (row["before"]["object"], row["after"]["object"]) == ("store", "store")
+    assert (row["before"]["finalized_above"], row["after"]["finalized_above"]) == (
+        None, "12.50000000")
+    assert [a["asset"] for a in row["before"]["assets"]] == ["SOL"]
+    assert [a["asset"] for a in row["after"]["assets"]] == ["SOL", "USDC"]

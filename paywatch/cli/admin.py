@@ -18,7 +18,13 @@ from paywatch.core.apikeys import (
 from paywatch.core.money import currency_code, parse_fiat
 from paywatch.core.validation import solana_address
 from paywatch.services.keys import create_key
-from paywatch.services.stores import SlugTaken, create_store
+from paywatch.services.stores import (
+    SlugTaken,
+    StoreEdit,
+    StoreGone,
+    create_store,
+    update_store,
+)
 
 ACTOR = "cli"
 
@@ -165,42 +171,31 @@ def _update_changes(args: argparse.Namespace) -> dict[str, object]:
 
 def _stores_update(args: argparse.Namespace) -> int:
     changes = _update_changes(args)
-    assets = [parse_asset(a) for a in args.asset]
+    removals = [s.upper() for s in args.remove_asset]
+    # Removals first, then additions: `--remove-asset USDC --asset USDC:NEW:6` swaps the mint
+    # instead of leaving USDC disabled. SOL comes (back) only with a recipient set in this very
+    # command, so an unrelated update never re-enables a SOL the operator removed.
+    sol = [("solana", "SOL", None, 9)] if ("solana_recipient" in changes
+                                           and "SOL" not in removals) else []
+    edit = StoreEdit(fields=changes, remove_assets=[("solana", s) for s in removals],
+                     add_assets=sol + [("solana", symbol, mint, decimals)
+                                       for symbol, mint, decimals in
+                                       (parse_asset(a) for a in args.asset)])
 
     async def work(conn: asyncpg.Connection) -> int:
-        async with conn.transaction():
-            before = await _store_or_fail(conn, args.slug)
-            try:
-                row = await stores.update_store(conn, before["id"], changes)
-            except asyncpg.CheckViolationError as exc:
-                raise CommandError(f"refused by the database: {exc.constraint_name}") from None
-            if row is None:  # deleted since it was read
-                raise CommandError(f"no store with slug {args.slug!r}")
-            await _apply_asset_changes(conn, row["id"], "solana_recipient" in changes,
-                                       [s.upper() for s in args.remove_asset], assets)
-            await audit.record(conn, store_id=row["id"], actor=ACTOR, action="store.update",
-                               object_type="store", object_id=row["id"],
-                               after={k: str(v) for k, v in changes.items()})
-            accepted = [a["asset"] for a in await stores.store_assets(conn, row["id"])
-                        if a["enabled"]]
+        before = await _store_or_fail(conn, args.slug)
+        try:
+            row = await update_store(conn, before["id"], edit, ACTOR)
+        except asyncpg.CheckViolationError as exc:
+            raise CommandError(f"refused by the database: {exc.constraint_name}") from None
+        except StoreGone:  # deleted since it was read
+            raise CommandError(f"no store with slug {args.slug!r}") from None
+        accepted = [a["asset"] for a in await stores.store_assets(conn, row["id"])
+                    if a["enabled"]]
         print(f"updated store {args.slug}; accepts {', '.join(accepted) or 'nothing yet'}")
         return 0
 
     return with_connection(work)
-
-
-async def _apply_asset_changes(conn: asyncpg.Connection, store_id: object,
-                               recipient_set: bool, removals: list[str],
-                               additions: list[tuple[str, str, int]]) -> None:
-    """Removals first, then additions: `--remove-asset USDC --asset USDC:NEW:6` swaps the mint
-    instead of leaving USDC disabled. SOL comes (back) only with a recipient set in this very
-    command, so an unrelated update never re-enables a SOL the operator removed."""
-    for symbol in removals:
-        await stores.disable_store_asset(conn, store_id, "solana", symbol)
-    if recipient_set and "SOL" not in removals:
-        await stores.upsert_store_asset(conn, store_id, "solana", "SOL", None, 9)
-    for symbol, mint, decimals in additions:
-        await stores.upsert_store_asset(conn, store_id, "solana", symbol, mint, decimals)
 
 
 def _keys_create(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ sent by the watcher, the sweep or an API call (the API's response models validat
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from paywatch.core.money import fiat_shown, format_units
@@ -75,4 +76,69 @@ def payment_object(row: Row, transfers: Sequence[Row], public_url: str | None) -
         **{name: rfc3339(row[name]) for name in (
             "expires_at", "monitor_until", "confirm_deadline_at", "created_at", "updated_at",
             "detected_at", "confirmed_at", "closed_at")},
+    }
+
+
+def _order_customer(row: Row) -> dict[str, Any] | None:
+    if row["customer_id"] is None:
+        return None
+    return {"email": row["customer_email"], "name": row["customer_name"],
+            "wallet": row["customer_wallet"]}
+
+
+def order_object(row: Row, items: Sequence[Row], history: Sequence[Row]) -> dict[str, Any]:
+    """The order as JSON: what GET /v1/orders/{id} answers and every order.* event carries
+    under `data.object` (fiat as decimal strings in the currency's minor units)."""
+    currency = row["currency"].strip()
+
+    def fiat(value: Any) -> str:
+        return format(fiat_shown(value, currency), "f")
+
+    address = row["shipping_address"]
+    return {
+        "object": "order", "id": str(row["id"]), "number": row["number"],
+        "status": row["status"], "currency": currency, "customer": _order_customer(row),
+        "items": [{"sku": i["sku"], "name": i["name"], "quantity": i["quantity"],
+                   "unit_price": fiat(i["unit_price"]), "total": fiat(i["total"])}
+                  for i in items],
+        "subtotal": fiat(row["subtotal"]), "shipping": fiat(row["shipping"]),
+        "tax": fiat(row["tax"]), "total": fiat(row["total"]),
+        "shipping_address": dict(address) if address is not None else None,
+        "carrier": row["carrier"], "tracking_number": row["tracking_number"],
+        "metadata": row["metadata"],
+        "status_history": [{"from_status": h["from_status"], "to_status": h["to_status"],
+                            "reason": h["reason"], "actor": h["actor"],
+                            "at": rfc3339(h["created_at"])} for h in history],
+        **{name: rfc3339(row[name]) for name in (
+            "created_at", "updated_at", "paid_at", "cancelled_at")},
+    }
+
+
+def _seconds(value: timedelta) -> int:
+    return int(value.total_seconds())
+
+
+def store_object(row: Row, assets: Sequence[Row], evm_chains: Sequence[Row]) -> dict[str, Any]:
+    """The store as JSON: what GET /v1/stores/{ref} answers and its audit rows record (only
+    enabled assets; per EVM chain, how payments are matched)."""
+    def money(value: Decimal | None) -> str | None:
+        return None if value is None else format(value, "f")
+
+    return {
+        "object": "store", "id": str(row["id"]), "slug": row["slug"], "name": row["name"],
+        "default_currency": row["default_currency"].strip(),
+        "solana_recipient": row["solana_recipient"], "commitment": row["commitment"],
+        "finalized_above": money(row["finalized_above"]),
+        "underpaid_tolerance_percent": money(row["underpaid_tolerance_percent"]),
+        "underpaid_tolerance_amount": money(row["underpaid_tolerance_amount"]),
+        "payment_lifetime_seconds": _seconds(row["payment_lifetime"]),
+        "monitoring_window_seconds": _seconds(row["monitoring_window"]),
+        "confirmation_window_seconds": _seconds(row["confirmation_window"]),
+        "accept_late_payments": row["accept_late_payments"], "cfv_policy": row["cfv_policy"],
+        "allow_framing": row["allow_framing"],
+        "assets": [{"chain": a["chain"], "asset": a["asset"], "mint": a["mint"],
+                    "decimals": a["decimals"]} for a in assets if a["enabled"]],
+        "evm": {c["chain"]: {"mode": c["mode"], "xpub": c["xpub"], "address": c["address"],
+                             "next_index": c["next_index"]} for c in evm_chains},
+        "created_at": rfc3339(row["created_at"]), "updated_at": rfc3339(row["updated_at"]),
     }

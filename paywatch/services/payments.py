@@ -14,12 +14,15 @@ from typing import Any
 
 import asyncpg
 
-from db import events
+from db import audit, events
 from db import payments as db
+from paywatch.core.chains import ChainAdapter
 from paywatch.core.metrics import PAYMENTS_CONFIRMED, SECONDS_TO_CONFIRM
 from paywatch.core.objects import payment_object
+from paywatch.core.payments import PaymentAsk
 from paywatch.core.settlement import Decision, PaymentFacts, TransferFact, decide, tolerance_units
 from paywatch.core.states import PAYMENT_TRANSITIONS, SETTLEABLE, expected_before
+from paywatch.services import order_events
 
 log = logging.getLogger("paywatch.services.payments")
 
@@ -116,6 +119,33 @@ async def _after_decision(conn: asyncpg.Connection, payment: asyncpg.Record,
 
 # ----- a merchant's changes ------------------------------------------------------------------
 
+class OrderNotPayable(Exception):
+    """The payment's order is no longer pending payment (or is gone)."""
+
+
+async def create(conn: asyncpg.Connection, chain: ChainAdapter, store: asyncpg.Record,
+                 values: dict[str, Any], ask: PaymentAsk, change: Change) -> asyncpg.Record:
+    """A new pending payment from its priced `values` (payments' columns): its chain plans the
+    request inside the transaction (a deposit address index or a unique amount moves with the
+    payment, so a rollback leaves no gap), then the row, its payment.created event and audit.
+    OrderNotPayable when its order stopped being payable while the quote was taken."""
+    store_id, order_id = values["store_id"], values["order_id"]
+    async with conn.transaction():
+        if order_id is not None:
+            # FOR SHARE: waits for a concurrent cancel, then sees its result.
+            order = await db.order_for_payment(conn, order_id, store_id, lock=True)
+            if order is None or order["status"] != "pending_payment":
+                raise OrderNotPayable(order_id)
+        planned = values | await chain.plan_request(conn, store, values, ask)
+        row = await db.insert_payment(conn, planned)
+        data = payment_event("payment.created", row, [], "pending", change)
+        await events.emit(conn, store_id=store_id, type_="payment.created", data=data,
+                          payment_id=row["id"], order_id=order_id)
+        await audit.record(conn, store_id=store_id, actor=change.actor, action="payment.create",
+                           object_type="payment", object_id=row["id"], after=data["object"])
+    return row
+
+
 async def cancel(conn: asyncpg.Connection, payment_id: Any, store_id: Any,
                  change: Change) -> tuple[asyncpg.Record, asyncpg.Record]:
     """Cancel a payment nobody paid yet; (before, after), or TransitionRefused."""
@@ -188,7 +218,5 @@ async def pay_order(conn: asyncpg.Connection, payment: asyncpg.Record, actor: st
         return
     order = await db.mark_order_paid(conn, payment["order_id"], actor, reason)
     if order is not None:
-        await events.emit(conn, store_id=payment["store_id"], type_="order.paid",
-                          data={"order_id": str(order["id"]), "number": order["number"],
-                                "payment_id": str(payment["id"])},
-                          order_id=order["id"], payment_id=payment["id"])
+        await order_events.emit(conn, "order.paid", order["id"], payment["store_id"],
+                                payment_id=payment["id"], previous_status="pending_payment")

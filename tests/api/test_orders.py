@@ -85,7 +85,7 @@ async def test_create_computes_totals_numbers_history_event_and_audit(
     assert audit["after"]["number"] == order["number"]
     event = await pool.fetchrow("SELECT type, order_id, data FROM events")
     assert (event["type"], str(event["order_id"])) == ("order.created", order["id"])
-    assert event["data"]["total"] == "53.60"
+    assert event["data"]["object"]["total"] == "53.60"
 
 
 async def test_a_customer_is_one_row_per_store_and_address(
@@ -141,6 +141,46 @@ async def test_order_numbers_are_unique_under_concurrency(
     numbers = [(await r.json())["number"] for r in answers]
     assert sorted(int(n[-4:]) for n in numbers) == list(range(1, 21))
     assert await pool.fetchval("SELECT last FROM order_number_counters") == 20
+
+
+async def test_every_order_event_carries_the_order_as_the_api_shows_it(
+        api: TestClient, merchant: dict[str, str], pool: asyncpg.Pool) -> None:
+    """data.object is GET /v1/orders/{id} at that moment, whichever path emitted the event
+    (the API, or a payment settled into the order); event-specific fields sit beside it."""
+    async def latest(type_: str) -> Any:
+        return await pool.fetchval("SELECT data FROM events WHERE type = $1 "
+                                   "ORDER BY seq DESC LIMIT 1", type_)
+
+    async def shown(order: dict[str, Any]) -> Any:
+        return await (await api.get(f"/v1/orders/{order['id']}", headers=merchant)).json()
+
+    order = await create(api, merchant)
+    assert await latest("order.created") == {"object": await shown(order)}
+    pay = await api.post("/v1/payments", json={"order_id": order["id"], "asset": "SOL"},
+                         headers=merchant)
+    assert pay.status == 201, await pay.text()
+    payment_id = (await pay.json())["id"]
+    await pool.execute("UPDATE payments SET status = 'expired' WHERE id = $1",
+                       uuid.UUID(payment_id))
+    settled = await api.post(f"/v1/payments/{payment_id}/settle",
+                             json={"reason": "paid by bank transfer"}, headers=merchant)
+    assert settled.status == 200
+    assert await latest("order.paid") == {"object": await shown(order),
+                                          "previous_status": "pending_payment",
+                                          "payment_id": payment_id}
+    shipped = await api.post(f"/v1/orders/{order['id']}/fulfillment",
+                             json={"carrier": "DHL"}, headers=merchant)
+    assert shipped.status == 200
+    assert await latest("order.fulfilled") == {"object": await shown(order),
+                                               "previous_status": "paid"}
+
+    other = await create(api, merchant)
+    cancelled = await api.post(f"/v1/orders/{other['id']}/cancel", json={"reason": "no stock"},
+                               headers=merchant)
+    assert cancelled.status == 200
+    assert await latest("order.cancelled") == {"object": await shown(other),
+                                               "previous_status": "pending_payment",
+                                               "reason": "no stock"}
 
 
 # ----- read, list, paginate, filter -----
@@ -352,8 +392,10 @@ async def test_fulfilment_steps(api: TestClient, merchant: dict[str, str],
             ("fulfilled", "shipped", "DHL JD0146"), ("shipped", "delivered", None)]
     events = await pool.fetch("SELECT data FROM events WHERE type = 'order.fulfilled' "
                               "ORDER BY seq")
-    assert [e["data"]["status"] for e in events] == ["fulfilled", "shipped", "delivered"]
-    assert events[1]["data"]["tracking_number"] == "JD0146"
+    assert [e["data"]["object"]["status"] for e in events] == ["fulfilled", "shipped",
+                                                               "delivered"]
+    assert [e["data"]["previous_status"] for e in events] == ["paid", "fulfilled", "shipped"]
+    assert events[1]["data"]["object"]["tracking_number"] == "JD0146"
     assert await pool.fetchval("SELECT count(*) FROM audit_log "
                                "WHERE action = 'order.fulfil'") == 3
 
