@@ -8,10 +8,10 @@ import argparse
 
 import asyncpg
 
-from db import audit, stores
-from db import evm as db_evm
+from db import stores
 from paywatch.cli.common import CommandError, add_command, settings_or_exit, with_connection
 from paywatch.core.evm import EvmChain, checksum, validate_xpub
+from paywatch.services.stores import ChainAsset, EvmMatching, StoreEdit, StoreGone, update_store
 
 ACTOR = "cli"
 
@@ -49,22 +49,20 @@ def _resolve(args: argparse.Namespace) -> tuple[EvmChain, str | None, str | None
 def _stores_evm(args: argparse.Namespace) -> int:
     chain, xpub, address, symbols = _resolve(args)
     mode = "deposit_address" if xpub else "shared_address"
+    assets: list[ChainAsset] = []
+    for symbol in symbols:
+        contract, decimals = chain.asset(symbol) or (None, 0)
+        assets.append((chain.name, symbol, contract, decimals))
+    edit = StoreEdit(evm={chain.name: EvmMatching(mode, xpub, address)}, add_assets=assets)
 
     async def work(conn: asyncpg.Connection) -> int:
-        async with conn.transaction():
-            store = await stores.store_by_slug(conn, args.slug)
-            if store is None:
-                raise CommandError(f"no store {args.slug!r}")
-            await db_evm.upsert_store_chain(conn, store["id"], chain.name, mode, xpub, address)
-            for symbol in symbols:
-                contract, decimals = chain.asset(symbol) or (None, 0)
-                await stores.upsert_store_asset(conn, store["id"], chain.name, symbol, contract,
-                                                decimals)
-            await audit.record(conn, store_id=store["id"], actor=ACTOR, action="store.update",
-                               object_type="store", object_id=store["id"],
-                               after={"evm": {chain.name: {"mode": mode, "xpub": xpub,
-                                                           "address": address}},
-                                      "accepts": symbols})
+        store = await stores.store_by_slug(conn, args.slug)
+        if store is None:
+            raise CommandError(f"no store {args.slug!r}")
+        try:
+            await update_store(conn, store["id"], edit, ACTOR)
+        except StoreGone:
+            raise CommandError(f"no store {args.slug!r}") from None
         print(f"store {args.slug} on {chain.name}: {mode}; accepts {', '.join(symbols)}")
         return 0
 
