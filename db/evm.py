@@ -36,25 +36,28 @@ RETURNING next_index - 1 AS index, xpub
 # Serialises amount picking per (chain, address, asset) until the payment's transaction ends.
 LOCK_SHARED_AMOUNTS = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
-# Amounts already taken in [low, high] by payments a transfer could still pay.
+# Amounts already taken in [low, high] by payments a transfer could still pay: the open ones
+# ($6), and the other watched ones ($7) until their monitor_until. Both status lists come from
+# paywatch.core.states (OPEN_PAYMENT, WATCHED_PAYMENT), the one definition.
 TAKEN_SHARED_AMOUNTS = """
 SELECT amount_due FROM payments
 WHERE chain = $1 AND lower(recipient) = lower($2) AND COALESCE(mint, '') = COALESCE($3, '')
   AND reference IS NULL AND derivation_index IS NULL
   AND amount_due BETWEEN $4 AND $5
-  AND (status IN ('pending', 'detected') OR (status = 'expired' AND monitor_until > now()))
+  AND (status = ANY($6::text[]) OR (status = ANY($7::text[]) AND monitor_until > now()))
 """
 
 # The payments a transfer to one of these addresses may pay: a deposit address belongs to one
 # payment whatever its state (money sent there is always its money); a shared address matches
-# only payments still watched, and only by exact amount (decided by the caller).
+# only payments still watched ($3: paywatch.core.states.WATCHED_PAYMENT), and only by exact
+# amount (decided by the caller).
 SELECT_CANDIDATES = """
 SELECT id, store_id, lower(recipient) AS address, asset, mint, amount_due, status,
        derivation_index IS NOT NULL AS deposit
 FROM payments
 WHERE chain = $1 AND reference IS NULL AND lower(recipient) = ANY($2::text[])
   AND (derivation_index IS NOT NULL
-       OR (status IN ('pending', 'detected', 'expired') AND monitor_until > now()))
+       OR (status = ANY($3::text[]) AND monitor_until > now()))
 ORDER BY created_at DESC
 """
 
@@ -112,16 +115,19 @@ async def allocate_index(conn: asyncpg.Connection, store_id: Any,
 
 
 async def taken_shared_amounts(conn: asyncpg.Connection, chain: str, address: str,
-                               mint: str | None, low: int, high: int) -> set[int]:
+                               mint: str | None, low: int, high: int, *,
+                               open_statuses: Sequence[str],
+                               watched_statuses: Sequence[str]) -> set[int]:
     """Locks the (chain, address, asset) amount space for this transaction, then reads it."""
     await conn.execute(LOCK_SHARED_AMOUNTS, f"{chain}/{address.lower()}/{mint or ''}")
-    rows = await conn.fetch(TAKEN_SHARED_AMOUNTS, chain, address, mint, low, high)
+    rows = await conn.fetch(TAKEN_SHARED_AMOUNTS, chain, address, mint, low, high,
+                            list(open_statuses), list(watched_statuses))
     return {r["amount_due"] for r in rows}
 
 
-async def candidates(conn: asyncpg.Connection, chain: str,
-                     addresses: Sequence[str]) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_CANDIDATES, chain, list(addresses))
+async def candidates(conn: asyncpg.Connection, chain: str, addresses: Sequence[str], *,
+                     watched_statuses: Sequence[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_CANDIDATES, chain, list(addresses), list(watched_statuses))
 
 
 async def shared_owners(conn: asyncpg.Connection, chain: str,

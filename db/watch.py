@@ -3,19 +3,20 @@ cursors, and payments close to expiry for reconciliation."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
-OPEN_STATUSES = ["pending", "detected", "expired"]
-
+# `$2` is the watched statuses (paywatch.core.states.WATCHED_PAYMENT, passed by the caller: the
+# one definition); payments_open_idx covers this query.
 SELECT_OPEN_PAYMENTS = """
 SELECT id, reference, recipient, asset, mint, memo FROM payments
 WHERE chain = $1 AND status = ANY($2::text[]) AND monitor_until > now()
   AND reference IS NOT NULL
 """
 
-SELECT_OPEN_PAYMENT = SELECT_OPEN_PAYMENTS + " AND id = $3"
+SELECT_OPEN_AMONG = SELECT_OPEN_PAYMENTS + " AND id = ANY($3::uuid[])"
 
 SELECT_WATCHED_ASSETS = """
 SELECT DISTINCT s.solana_recipient AS recipient, a.asset, a.mint
@@ -40,13 +41,16 @@ ORDER BY expires_at LIMIT $2
 """
 
 
-async def open_payments(conn: asyncpg.Connection, chain: str) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_OPEN_PAYMENTS, chain, OPEN_STATUSES)
+async def open_payments(conn: asyncpg.Connection, chain: str,
+                        watched: Sequence[str]) -> list[asyncpg.Record]:
+    """The payments with a reference a transfer may still pay (`watched`: their statuses)."""
+    return await conn.fetch(SELECT_OPEN_PAYMENTS, chain, list(watched))
 
 
-async def open_payment(conn: asyncpg.Connection, chain: str,
-                       payment_id: Any) -> asyncpg.Record | None:
-    return await conn.fetchrow(SELECT_OPEN_PAYMENT, chain, OPEN_STATUSES, payment_id)
+async def open_payments_among(conn: asyncpg.Connection, chain: str, watched: Sequence[str],
+                              payment_ids: Sequence[Any]) -> list[asyncpg.Record]:
+    """Those of `payment_ids` that `open_payments` would return."""
+    return await conn.fetch(SELECT_OPEN_AMONG, chain, list(watched), list(payment_ids))
 
 
 async def watched_assets(conn: asyncpg.Connection, chain: str) -> list[asyncpg.Record]:

@@ -18,16 +18,15 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 
 from api.checkout.view import CheckoutView, checkout_view
 from db import checkout as db
+from db import listen
 from paywatch.core.chains import ChainRegistry
 
 log = logging.getLogger("paywatch.api.checkout")
-CHANNEL = "paywatch_payments"
 
 
 class TooManyStreams(Exception):
@@ -78,7 +77,6 @@ class CheckoutHub:
         self._watchers: dict[uuid.UUID, set[Mailbox]] = {}
         self._clients: Counter[str] = Counter()
         self._count = 0
-        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
@@ -155,43 +153,25 @@ class CheckoutHub:
 
     async def _run(self) -> None:
         try:
-            while self._watchers:
-                try:
-                    await self._listen_and_refresh()
-                except Exception as exc:
-                    # Whatever broke (database restart, pool timeout), the pages keep their
-                    # last state meanwhile and the next round catches up: never die silently.
-                    log.warning("checkout updates interrupted: %r; retrying", exc)
-                    await asyncio.sleep(self.poll_s)
+            # Whatever breaks (database restart, pool timeout), the pages keep their last state
+            # meanwhile and the next round catches up (db/listen.py).
+            await listen.listen_and_reload(
+                self.pool, listen.PAYMENTS_CHANNEL, name="checkout hub", reload=self.refresh,
+                every_s=self.poll_s, on_notify=self._on_notify,
+                done=lambda: not self._watchers, retry_s=self.poll_s)
         finally:
             # Reached without an await since the last check of _watchers, so a stream that
             # arrives from now on starts a new run.
             if self._task is asyncio.current_task():
                 self._task = None
 
-    async def _listen_and_refresh(self) -> None:
-        conn: asyncpg.Connection = await self.pool.acquire()
-        try:
-            await conn.add_listener(CHANNEL, self._on_notify)
-            try:
-                while self._watchers and not conn.is_closed():
-                    await self.refresh(conn)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_s)
-                    self._wake.clear()
-            finally:
-                if not conn.is_closed():
-                    await conn.remove_listener(CHANNEL, self._on_notify)
-        finally:
-            await self.pool.release(conn)
-
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, payload: str) -> bool:
+        """Whether the announced payment is one a stream watches (then all are re-read)."""
         try:
             payment_id = uuid.UUID(json.loads(payload)["id"])
         except (ValueError, KeyError, TypeError):
-            return
-        if payment_id in self._watchers:
-            self._wake.set()
+            return False
+        return payment_id in self._watchers
 
     async def refresh(self, conn: asyncpg.Connection) -> None:
         """Re-read every watched payment in one query (on the listening connection: the hub

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 PAYMENT_STATUSES = ("pending", "detected", "confirmed", "expired", "invalid", "cancelled")
 PAYMENT_EXCEPTIONS = ("underpaid", "overpaid", "paid_late", "multiple", "marked")
+# The one definition of "open" (the payment can still be paid in full, on time) and of
+# "watched" (a transfer may still pay it: an expired payment stays watched until its
+# `monitor_until`, and money that arrives then makes it paid_late). db/ takes these as query
+# parameters; the partial indexes payments_open_idx and payments_shared_amount_uq must repeat
+# them literally, and tests/test_open_statuses.py checks that they agree.
 OPEN_PAYMENT = ("pending", "detected")
+WATCHED_PAYMENT = (*OPEN_PAYMENT, "expired")
 
 # target status -> the statuses it may be reached from
 PAYMENT_TRANSITIONS: dict[str, tuple[str, ...]] = {

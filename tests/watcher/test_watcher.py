@@ -15,6 +15,7 @@ from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from tests.conftest import make_store
 from tests.watcher.harness import Harness, harness
+from tests.watcher.test_late_index import until
 
 
 @pytest.fixture
@@ -267,8 +268,12 @@ async def test_a_failed_transaction_is_recorded_and_does_not_pay(h: Harness) -> 
     from solders.system_program import TransferParams, transfer
     from solders.transaction import VersionedTransaction
 
-    await h.start_watcher()
+    watcher = await h.start_watcher()
     p = await h.create("30")
+    # This transaction goes out faster than a wallet's: wait (bounded) until the index knows
+    # the payment, or it may match nothing (what test_late_index.py covers).
+    await until(lambda: watcher.index.lookup(p["payment_request"]["reference"]) is not None,
+                "the index entry")
     pay = transfer(TransferParams(from_pubkey=h.wallet.pubkey, to_pubkey=h.merchant.pubkey(),
                                   lamports=int(p["amount_due"])))
     too_much = transfer(TransferParams(from_pubkey=h.wallet.pubkey,

@@ -21,6 +21,7 @@ from paywatch.core.evm import (
     validate_xpub,
 )
 from paywatch.core.payments import PaymentAsk, shared_amount_range, unique_amount
+from paywatch.core.states import OPEN_PAYMENT, WATCHED_PAYMENT
 from watcher.evm.service import EvmWatcher
 
 # Names the checkout page shows for well-known chain names, unless the operator sets one.
@@ -113,7 +114,8 @@ class EvmAdapter:
                              values: Mapping[str, Any]) -> int:
         low, high = shared_amount_range(values["amount_due"], values["decimals"])
         taken = await db_evm.taken_shared_amounts(conn, self.name, address, values["mint"],
-                                                  low, high)
+                                                  low, high, open_statuses=OPEN_PAYMENT,
+                                                  watched_statuses=WATCHED_PAYMENT)
         amount = unique_amount(values["amount_due"], values["decimals"], taken)
         if amount is None:
             raise ChainInputError(503, "shared_address_full", "too many open payments of this "

@@ -36,6 +36,7 @@ from paywatch.core.metrics import (
     EVM_REORGS,
     TRANSFERS_REJECTED,
 )
+from paywatch.core.states import WATCHED_PAYMENT
 from paywatch.services.payments import Change, resettle
 from watcher.evm.chain import (
     Block,
@@ -224,7 +225,8 @@ class EvmWatcher:
             return []
         addresses = sorted({s.to.lower() for s in seen})
         async with self.pool.acquire() as conn:
-            candidates = await db_evm.candidates(conn, self.name, addresses)
+            candidates = await db_evm.candidates(conn, self.name, addresses,
+                                                 watched_statuses=WATCHED_PAYMENT)
             owners = await db_evm.shared_owners(conn, self.name, addresses)
         by_address: dict[str, list[Any]] = {}
         for row in candidates:

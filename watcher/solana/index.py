@@ -2,12 +2,10 @@
 
 Loaded from the database at start; kept current from `paywatch_payments` notifications (any
 process may create or close a payment) and fully reloaded every `resync_s`, so a lost
-notification costs seconds, not a payment."""
+notification costs seconds, not a payment (db/listen.py runs that loop)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import sys
@@ -16,9 +14,9 @@ from typing import Any
 
 import asyncpg
 
-from db import watch
-from db.pool import DATABASE_ERRORS
+from db import listen, watch
 from paywatch.core.metrics import OPEN_PAYMENTS
+from paywatch.core.states import WATCHED_PAYMENT
 from watcher.solana.matcher import OpenPayment
 
 log = logging.getLogger("paywatch.watcher.solana.index")
@@ -41,6 +39,8 @@ class ReferenceIndex:
         # payment id -> reference: a closed payment leaves the index in O(1), not by a scan of
         # every open payment (with 1M open, a scan per confirmation stalled the watcher)
         self.by_id: dict[Any, str] = {}
+        # payments announced by a notification and not re-read yet
+        self._changed: set[uuid.UUID] = set()
 
     def lookup(self, key: str) -> OpenPayment | None:
         return self.by_reference.get(key)
@@ -48,69 +48,50 @@ class ReferenceIndex:
     def __len__(self) -> int:
         return len(self.by_reference)
 
-    async def load(self) -> None:
-        async with self.pool.acquire() as conn:
-            rows = await watch.open_payments(conn, CHAIN)
+    async def load(self, conn: asyncpg.Connection | None = None) -> None:
+        """Re-read every open payment (on `conn`, else on a connection of the pool's)."""
+        if conn is None:
+            async with self.pool.acquire() as own:
+                return await self.load(own)
+        # Announced changes from before this read are in it: the next `_apply_changed` only
+        # needs those announced from now on.
+        self._changed.clear()
+        rows = await watch.open_payments(conn, CHAIN, WATCHED_PAYMENT)
         self.by_reference = {r["reference"]: _open(r) for r in rows}
         self.by_id = {p.id: ref for ref, p in self.by_reference.items()}
         OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
 
-    async def refresh(self, payment_id: Any) -> None:
+    async def follow(self, resync_s: float) -> None:
+        """Follow `paywatch_payments` and reload everything every resync_s (and after a lost
+        connection, which loses the notifications sent meanwhile)."""
+        await listen.listen_and_reload(
+            self.pool, listen.PAYMENTS_CHANNEL, name="solana reference index",
+            reload=self.load, changed=self._apply_changed, on_notify=self._on_notify,
+            every_s=resync_s)
+
+    def _on_notify(self, payload: str) -> bool:
         try:
-            async with self.pool.acquire() as conn:
-                row = await watch.open_payment(conn, CHAIN, payment_id)
-        except DATABASE_ERRORS as exc:  # the next reload covers this payment
-            log.warning("payment refresh failed", extra={"error": str(exc)})
+            note = json.loads(payload)
+            if note.get("chain") != CHAIN:
+                return False
+            self._changed.add(uuid.UUID(note["id"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("ignored a malformed payment notification")
+            return False
+        return True
+
+    async def _apply_changed(self, conn: asyncpg.Connection) -> None:
+        """Re-read the announced payments in one query: those still open are (re)indexed, the
+        others leave. If this fails, the reload after reconnecting covers them."""
+        ids, self._changed = self._changed, set()
+        if not ids:  # a reload in between took them
             return
-        if row is not None:
+        rows = await watch.open_payments_among(conn, CHAIN, WATCHED_PAYMENT, list(ids))
+        for row in rows:
             self.by_reference[row["reference"]] = _open(row)
             self.by_id[row["id"]] = row["reference"]
-        else:
+        for payment_id in ids.difference(r["id"] for r in rows):
             ref = self.by_id.pop(payment_id, None)
             if ref is not None:
                 self.by_reference.pop(ref, None)
         OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
-
-    async def follow(self, resync_s: float) -> None:
-        """LISTEN on a dedicated connection and reload everything every resync_s. A lost
-        connection (a database restart) is replaced, and a reload covers what it missed."""
-        while True:
-            try:
-                await self._listen(resync_s)
-            except DATABASE_ERRORS as exc:
-                log.warning("payment notifications lost; reconnecting", extra={"error": str(exc)})
-            await asyncio.sleep(1.0)
-
-    async def _listen(self, resync_s: float) -> None:
-        conn = await self.pool.acquire()
-        pending: set[asyncio.Task[None]] = set()
-        lost = asyncio.Event()
-
-        def on_notify(_c: Any, _pid: int, _channel: str, payload: str) -> None:
-            try:
-                note = json.loads(payload)
-                if note.get("chain") != CHAIN:
-                    return
-                task = asyncio.get_running_loop().create_task(
-                    self.refresh(uuid.UUID(note["id"])))
-            except (ValueError, KeyError):
-                log.warning("ignored a malformed payment notification")
-                return
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-
-        conn.add_termination_listener(lambda _c: lost.set())
-        try:
-            await conn.add_listener("paywatch_payments", on_notify)
-            await self.load()  # whatever changed while nobody was listening
-            while not lost.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), resync_s)
-                if not lost.is_set():
-                    await self.load()
-        finally:
-            # The connection may be dead already: cleaning up must not turn into an error.
-            with contextlib.suppress(Exception):
-                await conn.remove_listener("paywatch_payments", on_notify)
-            with contextlib.suppress(Exception):
-                await self.pool.release(conn)
