@@ -98,7 +98,9 @@ def match_rate(txs: list[tuple[str, str, dict[str, Any]]], index: dict[str, Open
 async def record_rate(pool: Any, txs: list[tuple[str, str, dict[str, Any]]],
                       index: dict[str, OpenPayment], workers: int) -> float:
     async with aiohttp.ClientSession() as session:
-        watcher = SolanaWatcher(pool, session, WatcherConfig(["http://127.0.0.1:1"], []))
+        # Its stream never runs here: the URLs only satisfy the config (one of each is needed).
+        config = WatcherConfig(["http://127.0.0.1:1"], ["ws://127.0.0.1:1"])
+        watcher = SolanaWatcher(pool, session, config)
         queue: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue()
         for item in txs:
             queue.put_nowait(item)

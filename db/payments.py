@@ -74,11 +74,6 @@ WHERE p.id = $1
 FOR UPDATE OF p
 """
 
-SELECT_PAYMENT_TRANSFERS = """
-SELECT amount, status, COALESCE(block_time, seen_at) AS first_seen FROM transfers
-WHERE payment_id = $1 AND status <> 'rejected'
-"""
-
 # A settlement decision. Reaching `confirmed` or `expired` closes the payment, whichever path
 # took it (the expiry sweep or a late transfer): one transition, one outcome.
 APPLY_DECISION = """
@@ -200,11 +195,6 @@ async def transfers_of_many(conn: asyncpg.Connection,
 
 async def payment_facts(conn: asyncpg.Connection, payment_id: Any) -> asyncpg.Record | None:
     return await conn.fetchrow(SELECT_PAYMENT_FACTS, payment_id)
-
-
-async def payment_transfers(conn: asyncpg.Connection,
-                            payment_id: Any) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_PAYMENT_TRANSFERS, payment_id)
 
 
 async def apply_decision(conn: asyncpg.Connection, payment_id: Any, expected: Sequence[str],

@@ -61,8 +61,10 @@ def payment_event(type_: str, row: asyncpg.Record, transfers: list[asyncpg.Recor
 
 
 async def _emit(conn: asyncpg.Connection, type_: str, row: asyncpg.Record, previous: str,
-                change: Change, by_hand: bool = False) -> None:
-    transfers = await db.transfers_of(conn, row["id"])
+                change: Change, by_hand: bool = False,
+                transfers: list[asyncpg.Record] | None = None) -> None:
+    if transfers is None:
+        transfers = await db.transfers_of(conn, row["id"])
     data = payment_event(type_, row, transfers, previous, change, by_hand)
     await events.emit(conn, store_id=row["store_id"], type_=type_, data=data,
                       payment_id=row["id"], order_id=row["order_id"])
@@ -82,8 +84,10 @@ async def resettle(conn: asyncpg.Connection, payment_id: Any, change: Change) ->
         tolerance_units=tolerance_units(row["amount_due"], row["underpaid_tolerance_percent"],
                                         row["underpaid_tolerance_amount"], row["price"],
                                         row["decimals"]))
-    seen = [TransferFact(t["amount"], t["status"], t["first_seen"])
-            for t in await db.payment_transfers(conn, payment_id)]
+    # One read of the transfers serves the decision and the event's full payment.
+    transfers = await db.transfers_of(conn, payment_id)
+    seen = [TransferFact(t["amount"], t["status"], t["block_time"] or t["seen_at"])
+            for t in transfers if t["status"] != "rejected"]
     decision = decide(facts, seen)
     if decision is None:
         return None
@@ -95,19 +99,20 @@ async def resettle(conn: asyncpg.Connection, payment_id: Any, change: Change) ->
         log.error("payment %s: no transition %s -> %s", payment_id, facts.status,
                   decision.status)
         return None
-    await _after_decision(conn, updated, facts, decision, change)
+    await _after_decision(conn, updated, facts, decision, change, transfers)
     return decision
 
 
 async def _after_decision(conn: asyncpg.Connection, payment: asyncpg.Record,
-                          before: PaymentFacts, decision: Decision, change: Change) -> None:
+                          before: PaymentFacts, decision: Decision, change: Change,
+                          transfers: list[asyncpg.Record]) -> None:
     kinds = []
     if decision.status != before.status:
         kinds.append(EVENT_FOR_STATUS[decision.status])
     if decision.exception == "paid_late" and before.exception != "paid_late":
         kinds.append("payment.paid_late")
     for kind in kinds:
-        await _emit(conn, kind, payment, before.status, change)
+        await _emit(conn, kind, payment, before.status, change, transfers=transfers)
     if decision.status == "confirmed" and before.status != "confirmed":
         PAYMENTS_CONFIRMED.labels(payment["chain"], payment["asset"]).inc()
         SECONDS_TO_CONFIRM.labels(payment["chain"]).observe(
