@@ -105,13 +105,13 @@ def _creator(request: web.Request, who: Principal, chain: ChainAdapter, store: a
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         try:
-            row = await payments.create(conn, chain, store, values, ask,
-                                        Change(who.actor, public_url))
+            _row, created = await payments.create(conn, chain, store, values, ask,
+                                                  Change(who.actor, public_url))
         except OrderNotPayable:
             raise ApiError(409, "order_not_payable", "the order changed while the payment "
                            "was being quoted; it is no longer pending payment",
                            param="order_id") from None
-        return 201, payment_out(row, [], public_url).model_dump(mode="json")
+        return 201, Payment.model_validate(created).model_dump(mode="json")
 
     return work
 

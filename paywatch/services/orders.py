@@ -14,6 +14,7 @@ import asyncpg
 
 from db import audit, customers
 from db import orders as db
+from db.pool import transaction
 from paywatch.services import order_events
 from paywatch.services import payments as payment_service
 from paywatch.services.order_events import OrderGone
@@ -66,7 +67,7 @@ async def create_order(conn: asyncpg.Connection, store_id: Any, customer: Custom
                        actor: str) -> dict[str, Any]:
     """A new order pending payment; `values` holds currency, subtotal, shipping, tax, total,
     shipping_address and metadata (the totals already checked against the items)."""
-    async with conn.transaction():
+    async with transaction(conn):
         row = await customers.upsert_customer(conn, store_id, customer.email, customer.name,
                                               customer.wallet)
         # Allocated as late as possible: the counter's row lock is held until commit.
@@ -91,7 +92,7 @@ async def cancel_order(conn: asyncpg.Connection, order: asyncpg.Record, reason: 
     """Cancel an order pending payment and its pending payments; OrderNotCancellable,
     PaymentInProgress or OrderGone otherwise, with nothing changed."""
     store_id = order["store_id"]
-    async with conn.transaction():
+    async with transaction(conn):
         # Payments first, the order second: the watcher's lock order (see db/orders.py).
         payments = await db.lock_payments_of(conn, order["id"])
         if not await db.cancel_order(conn, order["id"], store_id):
@@ -134,7 +135,7 @@ async def fulfil_order(conn: asyncpg.Connection, order: asyncpg.Record, status: 
     """Record a fulfilment step (fulfilled, shipped, delivered); StepRefused or OrderGone when
     the order's status does not allow it."""
     store_id, expected = order["store_id"], FULFILMENT_FROM[status]
-    async with conn.transaction():
+    async with transaction(conn):
         left = await db.fulfill_order(conn, order["id"], store_id, status, carrier,
                                       tracking_number, expected)
         if left is None:

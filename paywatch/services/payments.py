@@ -16,6 +16,7 @@ import asyncpg
 
 from db import audit, events
 from db import payments as db
+from db.pool import transaction
 from paywatch.core.chains import ChainAdapter
 from paywatch.core.metrics import PAYMENTS_CONFIRMED, SECONDS_TO_CONFIRM
 from paywatch.core.objects import payment_object
@@ -129,13 +130,15 @@ class OrderNotPayable(Exception):
 
 
 async def create(conn: asyncpg.Connection, chain: ChainAdapter, store: asyncpg.Record,
-                 values: dict[str, Any], ask: PaymentAsk, change: Change) -> asyncpg.Record:
+                 values: dict[str, Any], ask: PaymentAsk,
+                 change: Change) -> tuple[asyncpg.Record, dict[str, Any]]:
     """A new pending payment from its priced `values` (payments' columns): its chain plans the
     request inside the transaction (a deposit address index or a unique amount moves with the
     payment, so a rollback leaves no gap), then the row, its payment.created event and audit.
-    OrderNotPayable when its order stopped being payable while the quote was taken."""
+    Returns the row and the payment as JSON (built once, for the event, the audit and the
+    caller). OrderNotPayable when its order stopped being payable while the quote was taken."""
     store_id, order_id = values["store_id"], values["order_id"]
-    async with conn.transaction():
+    async with transaction(conn):
         if order_id is not None:
             # FOR SHARE: waits for a concurrent cancel, then sees its result.
             order = await db.order_for_payment(conn, order_id, store_id, lock=True)
@@ -148,7 +151,7 @@ async def create(conn: asyncpg.Connection, chain: ChainAdapter, store: asyncpg.R
                           payment_id=row["id"], order_id=order_id)
         await audit.record(conn, store_id=store_id, actor=change.actor, action="payment.create",
                            object_type="payment", object_id=row["id"], after=data["object"])
-    return row
+    return row, data["object"]
 
 
 async def cancel(conn: asyncpg.Connection, payment_id: Any, store_id: Any,
