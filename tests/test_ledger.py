@@ -100,3 +100,22 @@ async def test_payment_confirmed_carries_the_full_payment_whichever_path_emitted
     assert (from_chain["previous_status"], from_hand["previous_status"]) == ("pending",
                                                                              "pending")
     assert json.loads(json.dumps(from_hand)) == from_hand  # plain JSON, nothing lost
+
+
+async def test_the_object_builder_is_exactly_what_the_api_model_publishes(
+        api: TestClient, merchant: dict[str, str], pool: asyncpg.Pool) -> None:
+    """POST /v1/payments answers with the builder's JSON without a model round trip, so the
+    builder must produce what the published Payment model would: checked with a transfer."""
+    from api.models.payments import Payment
+    from db import payments as db
+    from paywatch.core.objects import payment_object
+
+    created = await _payment(api, merchant)
+    assert created == await _shown(api, merchant, created["id"])
+    await _record_transfer(pool, created, int(created["amount_due"]), seen_after_expiry=False)
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT * FROM payments WHERE id = $1",
+                                  uuid.UUID(created["id"]))
+        built = payment_object(row, await db.transfers_of(conn, row["id"]), None)
+    assert len(built["transfers"]) == 1
+    assert Payment.model_validate(built).model_dump(mode="json") == built
