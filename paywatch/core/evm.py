@@ -14,6 +14,8 @@ from bip_utils import Bip32Secp256k1, EthAddrEncoder
 from eth_utils import is_hex_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from paywatch.core.endpoints import ChainEndpoints
+
 # keccak("Transfer(address,address,uint256)"): topic0 of every ERC-20 transfer log.
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 ChainName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
@@ -51,7 +53,7 @@ class EvmToken(BaseModel):
         return checksum(value)
 
 
-class EvmChain(BaseModel):
+class EvmChain(ChainEndpoints):
     """One EVM chain as the operator configures it (PAYWATCH_EVM_CHAINS is a JSON list)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -77,16 +79,6 @@ class EvmChain(BaseModel):
     keep_blocks: Annotated[int, Field(ge=16, le=10_000)] = 256
     # Where a store with no cursor starts: this many blocks below the head.
     start_depth: Annotated[int, Field(ge=0, le=1_000_000)] = 0
-
-    @field_validator("rpc_urls")
-    @classmethod
-    def _http(cls, urls: list[str]) -> list[str]:
-        return _schemes(urls, ("http://", "https://"))
-
-    @field_validator("ws_urls")
-    @classmethod
-    def _ws(cls, urls: list[str]) -> list[str]:
-        return _schemes(urls, ("ws://", "wss://"))
 
     @field_validator("confirmations")
     @classmethod
@@ -115,13 +107,6 @@ class EvmChain(BaseModel):
 
     def symbols(self) -> list[str]:
         return [self.native_symbol] + [t.symbol for t in self.tokens]
-
-
-def _schemes(urls: list[str], schemes: tuple[str, ...]) -> list[str]:
-    for url in urls:
-        if not url.startswith(schemes):
-            raise ValueError(f"expected URLs starting with {' or '.join(schemes)}, got {url!r}")
-    return urls
 
 
 def validate_xpub(xpub: str) -> str:

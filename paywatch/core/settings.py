@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from paywatch.core.endpoints import require_schemes
 from paywatch.core.evm import EvmChain
 from paywatch.core.redact import mask_url, redact_text
 from paywatch.core.solanapay import SolanaChain
@@ -237,10 +238,7 @@ class Settings(BaseSettings):
 def _require_schemes(urls: list[str], schemes: tuple[str, ...]) -> list[str]:
     if not urls:
         raise ValueError("expected at least one URL")
-    for url in urls:
-        if not url.startswith(schemes):
-            raise ValueError(f"expected URLs starting with {' or '.join(schemes)}, got {url!r}")
-    return urls
+    return require_schemes(urls, schemes)
 
 
 def _base_url(url: str) -> str:

@@ -24,9 +24,10 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from urllib.parse import parse_qsl, quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 from solders.pubkey import Pubkey
 
+from paywatch.core.endpoints import ChainEndpoints
 from paywatch.core.money import format_units, parse_units
 from paywatch.core.validation import solana_address
 
@@ -38,35 +39,20 @@ _SINGLE = ("amount", "spl-token", "label", "message", "memo")
 _TEXTS = ("label", "message", "memo")
 
 
-class SolanaChain(BaseModel):
+class SolanaChain(ChainEndpoints):
     """The Solana chain as the operator configures it: an entry of the `chains` list like the
     EVM ones (PAYWATCH_SOLANA_* are folded into it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     family: Literal["solana"] = "solana"
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = "solana"
-    rpc_urls: Annotated[list[str], Field(min_length=1)] = ["http://127.0.0.1:8899"]
-    ws_urls: Annotated[list[str], Field(min_length=1)] = ["ws://127.0.0.1:8900"]
+    rpc_urls: Annotated[list[str], Field(min_length=1,
+                                         default_factory=lambda: ["http://127.0.0.1:8899"])]
+    ws_urls: Annotated[list[str], Field(min_length=1,
+                                        default_factory=lambda: ["ws://127.0.0.1:8900"])]
     commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
     # Run its watcher inside `paywatch run` (off: the watcher runs elsewhere, or nowhere).
     watch: bool = True
-
-    @field_validator("rpc_urls")
-    @classmethod
-    def _http(cls, urls: list[str]) -> list[str]:
-        return _schemes(urls, ("http://", "https://"))
-
-    @field_validator("ws_urls")
-    @classmethod
-    def _ws(cls, urls: list[str]) -> list[str]:
-        return _schemes(urls, ("ws://", "wss://"))
-
-
-def _schemes(urls: list[str], schemes: tuple[str, ...]) -> list[str]:
-    for url in urls:
-        if not url.startswith(schemes):
-            raise ValueError(f"expected URLs starting with {' or '.join(schemes)}, got {url!r}")
-    return urls
 
 
 def remainder_url(payment_url: str, remaining: int, decimals: int) -> str | None:

@@ -3,7 +3,6 @@ signature that matched nothing before it was indexed is not skipped forever."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -13,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from tests.conftest import make_store
-from tests.watcher.harness import Harness, harness
+from tests.watcher.harness import Harness, harness, until
 
 NEVER_S = 3600.0  # periodic work the test runs by hand
 
@@ -23,14 +22,6 @@ async def h(sim: SimnetServer, pool: asyncpg.Pool, api: TestClient,
             wallet: Wallet) -> AsyncIterator[Harness]:
     async with harness(sim, pool, api, await make_store(pool, "lateshop"), wallet) as hh:
         yield hh
-
-
-async def until(check: object, what: str, seconds: float = 20) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not check():  # type: ignore[operator]
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_payment_indexed_after_its_transaction_is_found_by_reconciliation(

@@ -14,7 +14,7 @@ from solders.keypair import Keypair
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from tests.conftest import make_store
-from tests.watcher.harness import Harness, harness
+from tests.watcher.harness import Harness, harness, until
 
 NEVER_S = 3600.0  # a periodic task the test runs by hand instead
 
@@ -24,14 +24,6 @@ async def h(sim: SimnetServer, pool: asyncpg.Pool, api: TestClient,
             wallet: Wallet) -> AsyncIterator[Harness]:
     async with harness(sim, pool, api, await make_store(pool, "streamshop"), wallet) as hh:
         yield hh
-
-
-async def until(check: object, what: str, seconds: float = 20) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not check():  # type: ignore[operator]
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_store_watched_after_start_gets_what_it_was_paid_before_its_subscription(
