@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -89,6 +90,15 @@ def pg_home() -> Iterator[Path]:
     home = Path(tempfile.mkdtemp(prefix="pwtest-home-"))
     yield home
     shutil.rmtree(home, ignore_errors=True)
+
+
+async def until(check: Callable[[], object], what: str, seconds: float = 20) -> None:
+    """Wait (bounded) until `check()` is true; fail saying what was awaited."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not check():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
 
 
 def free_port() -> int:

@@ -13,18 +13,11 @@ import pytest
 
 from db.listen import listen_and_reload
 from db.pool import create_pool
+from tests.conftest import until
 
 CHANNEL = "paywatch_test_listen"
 NEVER_S = 3600.0
 BOUND_S = 10.0  # a failure bound, not a duration under test
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + BOUND_S
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 class Recorder:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,6 +16,7 @@ from solders.keypair import Keypair
 from db import stores
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
+from tests.conftest import until  # noqa: F401 - the watcher tests' bounded wait
 from watcher.solana.service import SolanaWatcher, WatcherConfig
 
 
@@ -83,15 +84,6 @@ class Harness:
     async def transfers(self, payment_id: str) -> list[asyncpg.Record]:
         return await self.pool.fetch("SELECT * FROM transfers WHERE payment_id = $1 "
                                      "ORDER BY id", uuid.UUID(payment_id))
-
-
-async def until(check: Callable[[], object], what: str, seconds: float = 20) -> None:
-    """Wait (bounded) until `check()` is true; fail saying what was awaited."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not check():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

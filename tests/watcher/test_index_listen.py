@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -14,18 +14,11 @@ from aiohttp.test_utils import TestClient
 
 from db.pool import create_pool
 from tests.checkout.test_page import create_payment, set_state
+from tests.conftest import until
 from watcher.solana.index import ReferenceIndex
 
 NEVER_S = 3600.0  # no periodic reload during these tests: only notifications can help
 BOUND_S = 10.0    # a failure bound, not a duration under test
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + BOUND_S
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager
