@@ -34,7 +34,7 @@ from paywatch.core.metrics import WEBHOOK_DELIVERIES
 from paywatch.core.ssrf import REFUSED, RefusedAddress, UnsafeUrl, check_literal, delivery_session
 from paywatch.core.webhooks import SIGNATURE_HEADER, next_attempt, sign
 
-log = logging.getLogger("paywatch.core.webhooks")
+log = logging.getLogger("paywatch.webhooks")
 # A claimed delivery is someone's for this long; a process killed mid-delivery leaves it to be
 # claimed again when the lease runs out (so: at least once, never lost).
 LEASE = timedelta(minutes=2)
