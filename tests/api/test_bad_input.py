@@ -340,13 +340,7 @@ async def test_every_request_is_503_while_the_database_is_dropped(
 
 async def test_every_request_is_503_while_the_database_port_is_closed() -> None:
     # A pool that connects lazily to a port nobody listens on: every acquire is refused.
-    pool = await create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", min_size=0)
-    try:
-        async with api_client(pool) as api:
-            from paywatch.core.apikeys import generate_key
-            await _assert_all_unavailable(api, {"Authorization": f"Bearer {generate_key()}"})
-    finally:
-        await pool.close()
+    await _assert_all_unavailable_at(free_port())
 
 
 async def test_every_request_is_503_while_the_database_host_is_silent(
@@ -363,14 +357,22 @@ async def test_every_request_is_503_while_the_database_host_is_silent(
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     monkeypatch.setattr(db.pool, "CONNECT_TIMEOUT_S", 0.3)
+    try:
+        await _assert_all_unavailable_at(port)
+    finally:
+        server.close()
+
+
+async def _assert_all_unavailable_at(port: int) -> None:
+    """Every request is 503 through a pool whose database server is at `port` on loopback."""
+    from paywatch.core.apikeys import generate_key
+
     pool = await create_pool(f"postgresql://postgres@127.0.0.1:{port}/none", min_size=0)
     try:
         async with api_client(pool) as api:
-            from paywatch.core.apikeys import generate_key
             await _assert_all_unavailable(api, {"Authorization": f"Bearer {generate_key()}"})
     finally:
         await pool.close()
-        server.close()
 
 
 @pytest.mark.parametrize("amount", ["١٢.٥٠", "๑๒", "１２"])
