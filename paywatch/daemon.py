@@ -64,7 +64,7 @@ async def run_daemon(settings: Settings, *, migrate: bool = True, role: str = "a
                                shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
         stack.push_async_callback(runner.cleanup)
         await runner.setup()
-        scheduler = build_scheduler(settings, db.pool, session, quotes)
+        scheduler = build_scheduler(settings, db.pool, quotes)
         scheduler.start()
         stack.push_async_callback(scheduler.drain, JOB_DRAIN_S)  # pausing needs it started
         watchers = (_start_watchers(chains, db.dsn, db.pool, settings.public_url)

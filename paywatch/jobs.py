@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 import asyncpg
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -107,7 +106,7 @@ async def refresh_prices(pool: asyncpg.Pool, quotes: QuoteService) -> int:
     return fresh
 
 
-def build_scheduler(settings: Settings, pool: asyncpg.Pool, session: aiohttp.ClientSession,
+def build_scheduler(settings: Settings, pool: asyncpg.Pool,
                     quotes: QuoteService) -> JobScheduler:
     scheduler = JobScheduler()
     # Not the shared session: deliveries go through one that pins the addresses it checked.

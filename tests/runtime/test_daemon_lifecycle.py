@@ -27,17 +27,22 @@ async def test_a_failed_start_closes_what_it_opened(settings: Settings,
         opened.append(real_runner(*args, **kwargs))
         return opened[-1]
 
-    def refuse(_settings: Settings, _pool: object, session: aiohttp.ClientSession,
-               _quotes: object) -> None:
-        opened.append(session)
+    real_quotes = daemon.build_quote_service
+
+    def quotes(settings: Settings, session: aiohttp.ClientSession) -> Any:
+        opened.append(session)  # the shared HTTP session, opened before the runner
+        return real_quotes(settings, session)
+
+    def refuse(_settings: Settings, _pool: object, _quotes: object) -> None:
         raise SchedulerRefused  # a start step that fails after the runner was set up
 
+    monkeypatch.setattr(daemon, "build_quote_service", quotes)
     monkeypatch.setattr(daemon.web, "AppRunner", runner)
     monkeypatch.setattr(daemon, "build_scheduler", refuse)
     config = settings.model_copy(update={"api_port": free_port(), "solana_watch": False,
                                          "evm_watch": False})
     with pytest.raises(SchedulerRefused):
         await daemon.run_daemon(config, stop=asyncio.Event())
-    app_runner, session = opened
+    session, app_runner = opened
     assert session.closed
     assert app_runner.server is None  # cleaned up: its app's on_cleanup hooks have run
