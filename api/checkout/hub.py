@@ -76,14 +76,13 @@ class CheckoutHub:
         self.reap_s = reap_s
         self._watchers: dict[uuid.UUID, set[Mailbox]] = {}
         self._clients: Counter[str] = Counter()
-        self._count = 0
         self._task: asyncio.Task[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
 
     @property
     def streams(self) -> int:
-        return self._count
+        return self._clients.total()  # every stream counts once, under its client
 
     @contextlib.asynccontextmanager
     async def watch(self, payment_id: uuid.UUID, client: str,
@@ -92,12 +91,10 @@ class CheckoutHub:
         mailbox = Mailbox(gone)
         self._watchers.setdefault(payment_id, set()).add(mailbox)
         self._clients[client] += 1
-        self._count += 1
         self._ensure_running()
         try:
             yield mailbox
         finally:
-            self._count -= 1
             self._clients[client] -= 1
             if self._clients[client] <= 0:
                 del self._clients[client]
@@ -107,7 +104,7 @@ class CheckoutHub:
                 self._watchers.pop(payment_id, None)
 
     def _admit(self, payment_id: uuid.UUID, client: str) -> None:
-        if self._closed or self._count >= self.max_streams:
+        if self._closed or self.streams >= self.max_streams:
             raise TooManyStreams
         if self._clients[client] >= self.max_per_client:
             raise StreamLimit(f"at most {self.max_per_client} live checkout pages per client")
