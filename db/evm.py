@@ -84,9 +84,9 @@ PRUNE_BLOCKS = "DELETE FROM evm_blocks WHERE chain = $1 AND number < $2"
 
 LIST_UNMATCHED = """
 SELECT id, chain, tx_id, index, asset, mint, sender, recipient, amount, slot AS block_number,
-       block_hash, block_time, status, reject_reason, seen_at
+       block_hash, block_time, status, unmatched_reason AS reject_reason, seen_at
 FROM transfers
-WHERE store_id = $1 AND payment_id IS NULL AND ($2::bigint IS NULL OR id < $2)
+WHERE store_id = $1 AND unmatched_reason IS NOT NULL AND ($2::bigint IS NULL OR id < $2)
 ORDER BY id DESC LIMIT $3
 """
 

@@ -328,6 +328,8 @@ CREATE TABLE public.payments (
     closed_at timestamp with time zone,
     request_type text NOT NULL,
     request_chain_id bigint,
+    unique_amount boolean DEFAULT false NOT NULL,
+    payer text,
     CONSTRAINT payments_amount_due_check CHECK (((amount_due)::numeric > (0)::numeric)),
     CONSTRAINT payments_chain_check CHECK ((chain ~ '^[a-z0-9][a-z0-9_-]{0,31}$'::text)),
     CONSTRAINT payments_check CHECK (((fiat_amount_due)::numeric <= (fiat_amount)::numeric)),
@@ -423,6 +425,7 @@ CREATE TABLE public.stores (
     allow_framing boolean DEFAULT false NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    solana_unique_amount boolean DEFAULT false NOT NULL,
     CONSTRAINT stores_commitment_check CHECK ((commitment = ANY (ARRAY['confirmed'::text, 'finalized'::text]))),
     CONSTRAINT stores_confirmation_window_check CHECK (((confirmation_window >= '00:01:00'::interval) AND (confirmation_window <= '7 days'::interval))),
     CONSTRAINT stores_monitoring_window_check CHECK (((monitoring_window >= '00:00:00'::interval) AND (monitoring_window <= '30 days'::interval))),
@@ -458,8 +461,18 @@ CREATE TABLE public.transfers (
     confirmed_at timestamp with time zone,
     reverted_at timestamp with time zone,
     store_id uuid,
+    matched_by text,
+    via_program boolean DEFAULT false NOT NULL,
+    unmatched_reason text,
+    resolution text,
+    resolved_at timestamp with time zone,
+    resolved_by text,
+    resolution_note text,
     CONSTRAINT transfers_check CHECK (((status = 'rejected'::text) = (reject_reason IS NOT NULL))),
     CONSTRAINT transfers_index_check CHECK ((index >= 0)),
+    CONSTRAINT transfers_matched_by_check CHECK ((matched_by = ANY (ARRAY['reference'::text, 'transaction_request'::text, 'unique_amount'::text, 'deposit_address'::text, 'assigned'::text]))),
+    CONSTRAINT transfers_resolution_check CHECK ((resolution = ANY (ARRAY['assigned'::text, 'dismissed'::text]))),
+    CONSTRAINT transfers_resolution_check2 CHECK ((((resolution IS NULL) = (resolved_at IS NULL)) AND ((resolution IS NULL) OR (unmatched_reason IS NOT NULL)))),
     CONSTRAINT transfers_slot_check CHECK ((slot >= 0)),
     CONSTRAINT transfers_status_check CHECK ((status = ANY (ARRAY['processed'::text, 'confirmed'::text, 'finalized'::text, 'reverted'::text, 'rejected'::text])))
 );
@@ -840,10 +853,22 @@ CREATE UNIQUE INDEX payments_shared_amount_uq ON public.payments USING btree (ch
 CREATE INDEX payments_store_created_idx ON public.payments USING btree (store_id, created_at DESC, id DESC);
 
 --
+-- Name: payments_unique_amount_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payments_unique_amount_idx ON public.payments USING btree (chain, recipient, amount_due) WHERE unique_amount;
+
+--
 -- Name: transfers_block_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX transfers_block_idx ON public.transfers USING btree (chain, block_hash) WHERE ((block_hash IS NOT NULL) AND (status = ANY (ARRAY['processed'::text, 'confirmed'::text, 'finalized'::text])));
+
+--
+-- Name: transfers_inbox_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX transfers_inbox_idx ON public.transfers USING btree (store_id, id) WHERE (unmatched_reason IS NOT NULL);
 
 --
 -- Name: transfers_open_idx; Type: INDEX; Schema: public; Owner: -
@@ -856,12 +881,6 @@ CREATE INDEX transfers_open_idx ON public.transfers USING btree (chain, slot) WH
 --
 
 CREATE INDEX transfers_payment_idx ON public.transfers USING btree (payment_id);
-
---
--- Name: transfers_unmatched_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX transfers_unmatched_idx ON public.transfers USING btree (store_id, id) WHERE ((payment_id IS NULL) AND (store_id IS NOT NULL));
 
 --
 -- Name: transfers_unsettled_idx; Type: INDEX; Schema: public; Owner: -

@@ -13,14 +13,14 @@ import asyncpg
 INSERT_TRANSFER = """
 INSERT INTO transfers (chain, tx_id, index, payment_id, asset, mint, sender, recipient, amount,
                        memo, slot, block_time, status, reject_reason, confirmed_at, block_hash,
-                       store_id)
+                       store_id, matched_by, via_program, unmatched_reason)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-        CASE WHEN $13 IN ('confirmed', 'finalized') THEN now() END, $15, $16)
+        CASE WHEN $13 IN ('confirmed', 'finalized') THEN now() END, $15, $16, $17, $18, $19)
 ON CONFLICT (chain, tx_id, index) DO UPDATE
 SET status = EXCLUDED.status, slot = EXCLUDED.slot, block_hash = EXCLUDED.block_hash,
     block_time = EXCLUDED.block_time, confirmed_at = EXCLUDED.confirmed_at, reverted_at = NULL
 WHERE transfers.status = 'reverted' AND EXCLUDED.status <> 'rejected'
-RETURNING id
+RETURNING id, (xmax = 0) AS fresh
 """
 
 # Forward only: processed -> confirmed -> finalized; a replayed or stale status changes nothing.
@@ -71,13 +71,24 @@ RETURNING payment_id
 """
 
 
-async def insert_transfer(conn: asyncpg.Connection, values: dict[str, Any]) -> int | None:
-    return await conn.fetchval(
+SELECT_TRANSFER = "SELECT * FROM transfers WHERE id = $1"
+
+
+async def insert_transfer(conn: asyncpg.Connection,
+                          values: dict[str, Any]) -> asyncpg.Record | None:
+    """(id, fresh) of a new transfer (fresh) or of a reverted one seen again (not fresh); None
+    when the transfer was already recorded and nothing changed."""
+    return await conn.fetchrow(
         INSERT_TRANSFER, values["chain"], values["tx_id"], values["index"],
         values.get("payment_id"), values["asset"], values.get("mint"), values.get("sender"),
         values["recipient"], values["amount"], values.get("memo"), values.get("slot"),
         values.get("block_time"), values["status"], values.get("reject_reason"),
-        values.get("block_hash"), values.get("store_id"))
+        values.get("block_hash"), values.get("store_id"), values.get("matched_by"),
+        values.get("via_program", False), values.get("unmatched_reason"))
+
+
+async def get(conn: asyncpg.Connection, transfer_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_TRANSFER, transfer_id)
 
 
 async def advance(conn: asyncpg.Connection, chain: str, tx_id: str, status: str) -> list[Any]:

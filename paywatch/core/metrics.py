@@ -46,6 +46,11 @@ TRANSFERS_REJECTED = Counter(
     "paywatch_transfers_rejected_total", "Transfers that mention a payment but do not pay it",
     ["chain", "reason"],
 )
+TRANSFERS_UNMATCHED = Counter(
+    "paywatch_transfers_unmatched_total",
+    "Transfers into a watched account that paid no payment (recorded in the store's inbox)",
+    ["chain"],
+)
 SECONDS_TO_CONFIRM = Histogram(
     "paywatch_seconds_from_detected_to_confirmed",
     "From a payment's first detection to its confirmation", ["chain"],

@@ -172,8 +172,8 @@ async def test_unmatched_list_is_scoped_and_paginated(evm: EvmHarness) -> None:
     for n in range(3):
         await evm.pool.execute(
             "INSERT INTO transfers (chain, tx_id, index, store_id, asset, recipient, amount, "
-            "status, reject_reason) VALUES ('anvil', $1, 1, $2, 'USDT', $3, $4, 'rejected', "
-            "'unmatched: test')", f"0x{n:064x}", store_id, address, 1000 + n)
+            "status, unmatched_reason) VALUES ('anvil', $1, 1, $2, 'USDT', $3, $4, 'confirmed', "
+            "'test')", f"0x{n:064x}", store_id, address, 1000 + n)
     resp = await evm.api.get("/v1/transfers/unmatched?limit=2", headers=headers)
     page = await resp.json()
     assert [t["amount"] for t in page["data"]] == ["1002", "1001"]

@@ -159,8 +159,10 @@ def test_matching_rules() -> None:
     eth_payment = _payment(True, mint=None) | {"asset": "ETH"}
     wrong = match(CHAIN, seen, [eth_payment], None)
     assert wrong is not None
-    assert wrong.payment_id == eth_payment["id"]  # recorded against it, not paying it
-    assert wrong.reject_reason == "wrong asset: sent USDT, the payment asks ETH"
+    assert wrong.payment_id is None  # waits in the inbox, naming the payment it reached
+    assert wrong.store_id == "store"
+    assert wrong.unmatched_reason == (f"wrong asset: sent USDT to the deposit address of "
+                                      f"payment {eth_payment['id']}, which asks ETH")
     expired, pending = _payment(False, status="expired"), _payment(False)
     shared = match(CHAIN, seen, [expired, pending], "store")
     assert shared is not None
@@ -169,6 +171,6 @@ def test_matching_rules() -> None:
     assert other is not None
     assert other.payment_id is None
     assert other.store_id == "store"
-    assert other.reject_reason is not None
-    assert other.reject_reason.startswith("unmatched")
+    assert other.unmatched_reason is not None
+    assert other.unmatched_reason.startswith("amount matches no open payment")
     assert match(CHAIN, seen, [], None) is None  # not our address

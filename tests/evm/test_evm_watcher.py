@@ -102,16 +102,23 @@ async def test_reorg_that_reincludes_the_transaction_keeps_it(evm: EvmHarness) -
     assert confirmed == 1
 
 
-async def test_wrong_token_is_recorded_and_does_not_pay(evm: EvmHarness) -> None:
+async def test_wrong_token_waits_in_the_inbox_and_does_not_pay(evm: EvmHarness) -> None:
     await evm.start_watcher()
     payment = await evm.create("10", "USDT")
     await evm.pay(payment, amount=10 * 10**18, token=evm.dai)
     await evm.anvil.mine(DEPTH)
-    await evm.wait_until(lambda: _has_transfers(evm, payment["id"]), "the DAI transfer")
-    [transfer] = await evm.transfers(payment["id"])
-    assert transfer["status"] == "rejected"
+
+    async def in_inbox() -> list:
+        return await evm.pool.fetch("SELECT * FROM transfers WHERE unmatched_reason IS NOT NULL"
+                                    " AND recipient = $1", payment["payment_request"]["recipient"])
+    await evm.wait_until(in_inbox, "the DAI transfer in the inbox")
+    [transfer] = await in_inbox()
+    assert transfer["payment_id"] is None
     assert transfer["asset"] == "DAI"
-    assert transfer["reject_reason"].startswith("wrong asset: sent DAI")
+    assert transfer["unmatched_reason"] == (
+        f"wrong asset: sent DAI to the deposit address of payment {payment['id']}, "
+        "which asks USDT")
+    assert await evm.transfers(payment["id"]) == []
     assert (await evm.payment(payment["id"]))["status"] == "pending"
 
 
@@ -244,7 +251,8 @@ async def test_shared_address_amounts_are_unique_and_matched_exactly(
     unmatched = await evm.pool.fetch(
         "SELECT * FROM transfers WHERE store_id = $1 AND payment_id IS NULL", store_id)
     assert [(u["amount"], u["tx_id"]) for u in unmatched] == [(9_990_000, stray)]
-    assert unmatched[0]["reject_reason"].startswith("unmatched")
+    assert unmatched[0]["unmatched_reason"].startswith("amount matches no open payment")
+    assert unmatched[0]["status"] in ("confirmed", "finalized")  # it follows the chain
     resp = await evm.api.get("/v1/transfers/unmatched", headers=headers)
     assert resp.status == 200, await resp.text()
     listed = (await resp.json())["data"]

@@ -1,10 +1,11 @@
 """Which payment a transfer pays: pure, given the payments whose address it reached.
 
 - A deposit address belongs to one payment: whatever arrives there is that payment's money.
-  The payment's own asset counts; any other asset is recorded against it as rejected.
+  The payment's own asset counts; any other asset waits in the store's inbox, unmatched, with
+  the payment named in the reason.
 - A shared address matches only by exact amount among the payments still watched (open ones
-  before expired ones). Any other amount is recorded as unmatched for the store that owns the
-  address, so the merchant sees it: never silently dropped."""
+  before expired ones). Any other amount waits in the inbox of the store that owns the address,
+  so the merchant sees it: never silently dropped."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ class Finding:
     asset: str
     payment_id: Any | None
     store_id: Any | None
-    reject_reason: str | None
+    matched_by: str | None = None         # how it found its payment
+    unmatched_reason: str | None = None   # why it paid none (payment_id is then None)
 
 
 def asset_symbol(chain: EvmChain, contract: str | None) -> str | None:
@@ -42,16 +44,17 @@ def match(chain: EvmChain, seen: Seen, payments: Sequence[Mapping[str, Any]],
     deposit = next((p for p in payments if p["deposit"]), None)
     if deposit is not None:
         if (deposit["mint"] or "").lower() != (seen.contract or "").lower():
-            return Finding(seen, symbol, deposit["id"], deposit["store_id"],
-                           f"wrong asset: sent {symbol}, the payment asks {deposit['asset']}")
-        return Finding(seen, symbol, deposit["id"], deposit["store_id"], None)
+            return Finding(seen, symbol, None, deposit["store_id"], unmatched_reason=(
+                f"wrong asset: sent {symbol} to the deposit address of payment "
+                f"{deposit['id']}, which asks {deposit['asset']}"))
+        return Finding(seen, symbol, deposit["id"], deposit["store_id"], "deposit_address")
     same = sorted((p for p in payments if not p["deposit"]
                    and (p["mint"] or "").lower() == (seen.contract or "").lower()
                    and p["amount_due"] == seen.amount),
                   key=lambda p: OPEN_FIRST.get(p["status"], 9))
     if same:
-        return Finding(seen, symbol, same[0]["id"], same[0]["store_id"], None)
+        return Finding(seen, symbol, same[0]["id"], same[0]["store_id"], "unique_amount")
     if shared_owner is not None:
-        return Finding(seen, symbol, None, shared_owner,
-                       "unmatched: no open payment asks exactly this amount of this asset")
+        return Finding(seen, symbol, None, shared_owner, unmatched_reason=(
+            "amount matches no open payment: none asks exactly this amount of this asset"))
     return None

@@ -34,9 +34,9 @@ from paywatch.core.metrics import (
     EVM_HEAD_LAG,
     EVM_REORG_DEPTH,
     EVM_REORGS,
-    TRANSFERS_REJECTED,
 )
 from paywatch.core.states import WATCHED_PAYMENT
+from paywatch.services import transfers
 from paywatch.services.payments import Change, resettle
 from watcher.evm.chain import (
     Block,
@@ -252,16 +252,15 @@ class EvmWatcher:
 
     async def _insert(self, conn: asyncpg.Connection, f: Finding, header: Header,
                       depth: tuple[int, int | None]) -> bool:
-        status = "rejected" if f.reject_reason else _status(header.number, depth)
-        inserted = await db_transfers.insert_transfer(conn, {
+        """True when the transfer is new to its payment (which then needs resettling)."""
+        recorded = await transfers.record(conn, {
             "chain": self.name, "tx_id": f.seen.tx_id, "index": f.seen.index,
             "payment_id": f.payment_id, "store_id": f.store_id, "asset": f.asset,
             "mint": f.seen.contract, "sender": f.seen.sender, "recipient": f.seen.to,
             "amount": f.seen.amount, "slot": header.number, "block_hash": header.hash,
-            "block_time": header.time, "status": status, "reject_reason": f.reject_reason})
-        if inserted and f.reject_reason:
-            TRANSFERS_REJECTED.labels(self.name, f.reject_reason.split(":")[0]).inc()
-        return bool(inserted) and f.reject_reason is None
+            "block_time": header.time, "status": _status(header.number, depth),
+            "matched_by": f.matched_by, "unmatched_reason": f.unmatched_reason})
+        return recorded and f.payment_id is not None
 
     # ----- depth and finality -------------------------------------------------------------
 

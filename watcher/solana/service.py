@@ -22,7 +22,8 @@ import asyncpg
 from db import transfers as db_transfers
 from db import watch
 from db.pool import DATABASE_ERRORS
-from paywatch.core.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG, TRANSFERS_REJECTED
+from paywatch.core.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG
+from paywatch.services import transfers
 from paywatch.services.payments import Change, resettle
 from watcher.health import HealthStamp
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
@@ -190,15 +191,14 @@ class SolanaWatcher:
         async with self.pool.acquire() as conn, conn.transaction():
             touched = set()
             for f in findings:
-                inserted = await db_transfers.insert_transfer(conn, {
+                inserted = await transfers.record(conn, {
                     "chain": CHAIN, "tx_id": signature, "index": f.index,
                     "payment_id": f.payment_id, "asset": f.asset, "mint": f.mint,
                     "sender": f.sender, "recipient": f.recipient, "amount": f.amount,
                     "slot": tx.get("slot"), "block_time": when,
                     "status": "rejected" if f.reject_reason else "confirmed",
-                    "reject_reason": f.reject_reason})
-                if f.reject_reason and inserted:
-                    TRANSFERS_REJECTED.labels(CHAIN, f.reject_reason.split(":")[0]).inc()
+                    "reject_reason": f.reject_reason,
+                    "matched_by": None if f.reject_reason else "reference"})
                 if inserted and f.payment_id is not None and not f.reject_reason:
                     touched.add(f.payment_id)
             for payment_id in touched:
