@@ -36,6 +36,7 @@ EventType = Literal[
     "*", "payment.created", "payment.detected", "payment.confirmed", "payment.expired",
     "payment.paid_late", "payment.cancelled", "payment.reverted", "payment.invalid",
     "order.created", "order.paid", "order.cancelled", "order.fulfilled",
+    "transfer.unmatched", "transfer.assigned", "transfer.dismissed",
     "webhook_endpoint.disabled"]
 
 

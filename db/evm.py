@@ -82,15 +82,6 @@ SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash, block_time = EXCLU
 DELETE_BLOCKS_ABOVE = "DELETE FROM evm_blocks WHERE chain = $1 AND number > $2"
 PRUNE_BLOCKS = "DELETE FROM evm_blocks WHERE chain = $1 AND number < $2"
 
-LIST_UNMATCHED = """
-SELECT id, chain, tx_id, index, asset, mint, sender, recipient, amount, slot AS block_number,
-       block_hash, block_time, status, unmatched_reason AS reject_reason, seen_at
-FROM transfers
-WHERE store_id = $1 AND unmatched_reason IS NOT NULL AND ($2::bigint IS NULL OR id < $2)
-ORDER BY id DESC LIMIT $3
-"""
-
-
 async def store_chains(conn: asyncpg.Connection, store_id: Any) -> list[asyncpg.Record]:
     return await conn.fetch(SELECT_STORE_CHAINS, store_id)
 
@@ -159,8 +150,3 @@ async def rewind(conn: asyncpg.Connection, chain: str, ancestor: int) -> list[An
 
 async def prune(conn: asyncpg.Connection, chain: str, below: int) -> None:
     await conn.execute(PRUNE_BLOCKS, chain, below)
-
-
-async def unmatched(conn: asyncpg.Connection, store_id: Any, before: int | None,
-                    limit: int) -> list[asyncpg.Record]:
-    return await conn.fetch(LIST_UNMATCHED, store_id, before, limit)

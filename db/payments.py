@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from db import transfers
 from db.orders import add_history
 
 PAYMENT_COLUMNS = (
@@ -54,11 +55,10 @@ ORDER BY created_at DESC, id DESC
 LIMIT $9
 """
 
-SELECT_TRANSFERS = """
-SELECT chain, tx_id, index, asset, mint, sender, recipient, amount, memo, slot, block_time,
-       status, reject_reason, seen_at, confirmed_at, reverted_at
-FROM transfers WHERE payment_id = $1 ORDER BY seen_at, id
-"""
+SELECT_TRANSFERS = f"""
+SELECT {transfers.OBJECT_COLUMNS} FROM transfers t WHERE t.payment_id = $1
+ORDER BY t.seen_at, t.id
+"""  # noqa: S608 (constant SQL fragments, no input)
 
 # ----- status changes: every UPDATE of payments.status is here, each guarded by the statuses
 # it may start from ($expected, which the caller takes from the transition table in
@@ -134,11 +134,10 @@ EXPIRE_DUE = _sweep("pending", "expires_at", "expired")
 # Detected payments whose money never reached the required commitment in time.
 INVALIDATE_DUE = _sweep("detected", "confirm_deadline_at", "invalid")
 
-SELECT_TRANSFERS_OF_MANY = """
-SELECT payment_id, chain, tx_id, index, asset, mint, sender, recipient, amount, memo, slot,
-       block_time, status, reject_reason, seen_at, confirmed_at, reverted_at
-FROM transfers WHERE payment_id = ANY($1::uuid[]) ORDER BY seen_at, id
-"""
+SELECT_TRANSFERS_OF_MANY = f"""
+SELECT {transfers.OBJECT_COLUMNS} FROM transfers t WHERE t.payment_id = ANY($1::uuid[])
+ORDER BY t.seen_at, t.id
+"""  # noqa: S608 (constant SQL fragments, no input)
 
 # A confirmed payment marks its order paid in the same transaction (guarded: once).
 MARK_ORDER_PAID = """

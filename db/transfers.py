@@ -4,6 +4,7 @@ re-included; rows never go away)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -73,6 +74,92 @@ RETURNING payment_id
 
 SELECT_TRANSFER = "SELECT * FROM transfers WHERE id = $1"
 
+# What a transfer's JSON shows (paywatch/core/objects.transfer_object); payments read their
+# transfers with these columns too (db/payments.py).
+OBJECT_COLUMNS = """
+t.id, t.payment_id, t.chain, t.tx_id, t.index, t.asset, t.mint, t.sender, t.recipient, t.amount,
+t.memo, t.slot, t.block_time, t.status, t.reject_reason, t.matched_by, t.via_program,
+t.unmatched_reason, t.resolution, t.resolved_at, t.resolved_by, t.resolution_note, t.seen_at,
+t.confirmed_at, t.reverted_at
+"""
+
+# ----- the store's inbox: transfers into its accounts that paid no payment --------------------
+# An inbox entry is a row with unmatched_reason set (db/schema.sql transfers_inbox_idx). It is
+# open while nobody resolved it and the chain still holds it: a reverted transfer moved no money
+# (it comes back, open again, if the transaction is re-included).
+INBOX_STATES = {
+    "open": "t.resolution IS NULL AND t.status IN ('processed', 'confirmed', 'finalized')",
+    "assigned": "t.resolution = 'assigned'",
+    "dismissed": "t.resolution = 'dismissed'",
+    "all": "true",
+}
+
+
+def _inbox_query(state: str) -> str:
+    return f"""
+SELECT {OBJECT_COLUMNS} FROM transfers t
+WHERE t.store_id = $1 AND t.unmatched_reason IS NOT NULL AND {INBOX_STATES[state]}
+  AND ($2::text IS NULL OR t.chain = $2) AND ($3::text IS NULL OR t.asset = $3)
+  AND ($4::bigint IS NULL OR t.id < $4)
+ORDER BY t.id DESC LIMIT $5
+"""  # noqa: S608 (constant SQL fragments, no input)
+
+
+LIST_INBOX = {state: _inbox_query(state) for state in INBOX_STATES}
+
+# A store's transfer: one in its inbox (store_id) or one that pays one of its payments (a
+# Solana transfer matched by reference carries no store_id of its own).
+SELECT_STORE_TRANSFER = f"""
+SELECT {OBJECT_COLUMNS} FROM transfers t
+WHERE t.id = $1 AND (t.store_id = $2
+                     OR t.payment_id IN (SELECT p.id FROM payments p WHERE p.store_id = $2))
+"""  # noqa: S608 (constant SQL fragments, no input)
+
+# The row a resolution starts from, locked until the transaction ends: a transfer first, then
+# its payment (the watchers lock in the same order: a transfer's row, then its payment's).
+LOCK_INBOX_TRANSFER = f"""
+SELECT {OBJECT_COLUMNS} FROM transfers t
+WHERE t.id = $1 AND t.store_id = $2 AND t.unmatched_reason IS NOT NULL
+FOR UPDATE
+"""  # noqa: S608 (constant SQL fragments, no input)
+
+# Both resolutions are one guarded statement: only an open entry of this store changes, so a
+# concurrent assign, dismiss or revert turns the loser into a no-op (None), never a lost update.
+_OPEN_ENTRY = """
+WHERE t.id = $1 AND t.store_id = $2 AND t.payment_id IS NULL AND t.resolution IS NULL
+  AND t.unmatched_reason IS NOT NULL AND t.status IN ('processed', 'confirmed', 'finalized')
+"""
+
+# The payment must be the store's, still able to take money ($6), and of the transfer's chain
+# and asset: the caller checked each to say which failed; the guard makes the rule the
+# statement's own.
+ASSIGN = f"""
+UPDATE transfers t SET payment_id = $3, matched_by = 'assigned', resolution = 'assigned',
+    resolved_at = now(), resolved_by = $4, resolution_note = $5
+{_OPEN_ENTRY}
+  AND EXISTS (SELECT 1 FROM payments p
+              WHERE p.id = $3 AND p.store_id = $2 AND p.status = ANY($6::text[])
+                AND p.chain = t.chain AND p.asset = t.asset
+                AND p.mint IS NOT DISTINCT FROM t.mint)
+RETURNING {OBJECT_COLUMNS}
+"""  # noqa: S608 (constant SQL fragments, no input)
+
+DISMISS = f"""
+UPDATE transfers t SET resolution = 'dismissed', resolved_at = now(), resolved_by = $3,
+    resolution_note = $4
+{_OPEN_ENTRY}
+RETURNING {OBJECT_COLUMNS}
+"""  # noqa: S608 (constant SQL fragments, no input)
+
+# The open inbox per chain, for the paywatch_inbox_open_transfers gauge (the partial index
+# transfers_inbox_idx holds only inbox rows, so this never reads the matched ledger).
+COUNT_OPEN_INBOX = """
+SELECT chain, count(*) AS open FROM transfers t
+WHERE t.unmatched_reason IS NOT NULL AND t.store_id IS NOT NULL AND t.resolution IS NULL
+  AND t.status IN ('processed', 'confirmed', 'finalized')
+GROUP BY chain
+"""
+
 
 async def insert_transfer(conn: asyncpg.Connection,
                           values: dict[str, Any]) -> asyncpg.Record | None:
@@ -119,3 +206,38 @@ async def revert_one(conn: asyncpg.Connection, chain: str, tx_id: str, index: in
 
 async def promote(conn: asyncpg.Connection, chain: str, up_to: int, status: str) -> list[Any]:
     return _payments(await conn.fetch(PROMOTE, chain, up_to, status))
+
+
+async def inbox(conn: asyncpg.Connection, store_id: Any, *, state: str, chain: str | None,
+                asset: str | None, before: int | None, limit: int) -> list[asyncpg.Record]:
+    """The store's inbox, newest first (keyset: ids below `before`); state is a key of
+    INBOX_STATES."""
+    return await conn.fetch(LIST_INBOX[state], store_id, chain, asset, before, limit)
+
+
+async def store_transfer(conn: asyncpg.Connection, transfer_id: int,
+                         store_id: Any) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_STORE_TRANSFER, transfer_id, store_id)
+
+
+async def lock_inbox_entry(conn: asyncpg.Connection, transfer_id: int,
+                           store_id: Any) -> asyncpg.Record | None:
+    return await conn.fetchrow(LOCK_INBOX_TRANSFER, transfer_id, store_id)
+
+
+async def assign(conn: asyncpg.Connection, transfer_id: int, store_id: Any, payment_id: Any,
+                 actor: str, note: str | None,
+                 payment_statuses: Sequence[str]) -> asyncpg.Record | None:
+    """Attach an open inbox entry to the payment; None when the guard refused."""
+    return await conn.fetchrow(ASSIGN, transfer_id, store_id, payment_id, actor, note,
+                               list(payment_statuses))
+
+
+async def dismiss(conn: asyncpg.Connection, transfer_id: int, store_id: Any, actor: str,
+                  reason: str) -> asyncpg.Record | None:
+    """Close an open inbox entry without a payment; None when the guard refused."""
+    return await conn.fetchrow(DISMISS, transfer_id, store_id, actor, reason)
+
+
+async def open_inbox_by_chain(conn: asyncpg.Connection) -> dict[str, int]:
+    return {r["chain"]: r["open"] for r in await conn.fetch(COUNT_OPEN_INBOX)}

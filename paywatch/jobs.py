@@ -23,9 +23,14 @@ from paywatch.core.metrics import JOB_DURATION, JOB_RUNS
 from paywatch.core.pricing import PriceUnavailable, QuoteService
 from paywatch.core.settings import Settings
 from paywatch.services.sweeps import expire_payments, invalidate_payments, purge_events
+from paywatch.services.transfers import refresh_inbox_gauge
 from watcher.webhooks import Dispatcher
 
 log = logging.getLogger("paywatch.jobs")
+
+# The open-inbox gauge is one small count over the inbox's partial index: fresh enough for an
+# alert on money waiting for the merchant.
+INBOX_GAUGE_SECONDS = 30.0
 
 
 class JobScheduler(AsyncIOScheduler):
@@ -123,6 +128,7 @@ def build_scheduler(settings: Settings, pool: asyncpg.Pool,
         ("deliver_webhooks", dispatcher.run_until_idle, settings.webhook_dispatch_seconds),
         ("purge_idempotency_keys", lambda: purge_idempotency_keys(pool), 3600.0),
         ("purge_events", lambda: purge_events(pool, settings.event_retention_days), 3600.0),
+        ("refresh_inbox_gauge", lambda: refresh_inbox_gauge(pool), INBOX_GAUGE_SECONDS),
     ]
     for name, job, seconds in jobs:
         scheduler.add_job(measured(name, job, scheduler.jobs_running), "interval", seconds=seconds,

@@ -24,6 +24,7 @@ from api.models.common import (
     Timestamp,
 )
 from api.models.quotes import QuoteOut
+from api.models.transfers import Transfer
 
 
 def _shown_by_checkout(url: AnyHttpUrl) -> AnyHttpUrl:
@@ -105,25 +106,6 @@ class PaymentRequest(ResponseModel):
                                        "the native coin")
     chain_id: int | None = Field(description="EVM chain id; none on Solana")
     qr_code_url: str
-
-
-class Transfer(ResponseModel):
-    chain: str
-    tx_id: str
-    index: int
-    asset: str
-    mint: str | None
-    sender: str | None
-    recipient: str
-    amount: BaseUnits
-    memo: str | None
-    slot: int | None
-    block_time: OptionalTimestamp
-    status: str
-    reject_reason: str | None
-    seen_at: Timestamp
-    confirmed_at: OptionalTimestamp
-    reverted_at: OptionalTimestamp
 
 
 class Payment(ResponseModel):

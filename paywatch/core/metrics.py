@@ -51,6 +51,13 @@ TRANSFERS_UNMATCHED = Counter(
     "Transfers into a watched account that paid no payment (recorded in the store's inbox)",
     ["chain"],
 )
+# Set from the database by the refresh_inbox_gauge job (every paywatch process reports the same
+# database-wide count: aggregate with max, not sum).
+INBOX_OPEN = Gauge(
+    "paywatch_inbox_open_transfers",
+    "Unmatched transfers waiting in the stores' inboxes (not assigned, dismissed or reverted)",
+    ["chain"],
+)
 SECONDS_TO_CONFIRM = Histogram(
     "paywatch_seconds_from_detected_to_confirmed",
     "From a payment's first detection to its confirmation", ["chain"],

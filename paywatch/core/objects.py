@@ -40,12 +40,22 @@ def payment_request(row: Row, public_url: str | None) -> dict[str, Any]:
 
 
 def transfer_object(t: Row) -> dict[str, Any]:
+    """A transfer as JSON: embedded in its payment, and on its own in the store's inbox
+    (GET /v1/transfers/...) and in transfer.* events. How it matched (`matched_by`, and
+    `via_program` when the value moved inside a program), or why it paid nothing
+    (`unmatched_reason`) and what the merchant did about it (`resolution`...)."""
     return {
+        "object": "transfer", "id": str(t["id"]),
+        "payment_id": str(t["payment_id"]) if t["payment_id"] else None,
         "chain": t["chain"], "tx_id": t["tx_id"], "index": t["index"], "asset": t["asset"],
         "mint": t["mint"], "sender": t["sender"], "recipient": t["recipient"],
         "amount": str(t["amount"]), "memo": t["memo"], "slot": t["slot"],
         "block_time": rfc3339(t["block_time"]), "status": t["status"],
-        "reject_reason": t["reject_reason"], "seen_at": rfc3339(t["seen_at"]),
+        "reject_reason": t["reject_reason"], "matched_by": t["matched_by"],
+        "via_program": t["via_program"], "unmatched_reason": t["unmatched_reason"],
+        "resolution": t["resolution"], "resolved_at": rfc3339(t["resolved_at"]),
+        "resolved_by": t["resolved_by"], "resolution_note": t["resolution_note"],
+        "seen_at": rfc3339(t["seen_at"]),
         "confirmed_at": rfc3339(t["confirmed_at"]), "reverted_at": rfc3339(t["reverted_at"]),
     }
 
