@@ -19,6 +19,7 @@ from api import (
     quotes,
     stores,
     transfers,
+    txrequest,
     webhooks,
 )
 from api.auth import auth_middleware
@@ -33,7 +34,7 @@ from paywatch.core.pricing import QuoteService, build_quote_service
 from paywatch.core.settings import Settings
 
 ROUTE_MODULES = (health, me, stores, orders, payments, transfers, quotes, analytics, webhooks,
-                 checkout)
+                 checkout, txrequest)
 
 
 @web.middleware
@@ -58,10 +59,12 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 def build_app(settings: Settings, pool: asyncpg.Pool,
               migrations: list[Migration] | None = None,
               quote_service: QuoteService | None = None, *,
-              chains: ChainRegistry) -> web.Application:
+              chains: ChainRegistry,
+              session: aiohttp.ClientSession | None = None) -> web.Application:
     """Call inside a running event loop (the price sources' HTTP session belongs to it).
     `chains` is the composition root's registry (paywatch.chains.build_chains): everything
-    chain-specific the API does goes through it."""
+    chain-specific the API does goes through it. `session` is the daemon's shared HTTP session
+    (chain reads for Transaction Requests); without one the app opens and closes its own."""
     app = web.Application(
         middlewares=[metrics_middleware, error_middleware, input_middleware, auth_middleware],
         client_max_size=settings.api_max_body_bytes,
@@ -71,15 +74,16 @@ def build_app(settings: Settings, pool: asyncpg.Pool,
     app[CHAINS] = chains
     app[MIGRATIONS] = migrations if migrations is not None else load_migrations()
     app[RATE_LIMITER] = RateLimiter(settings.api_rate_limit_per_minute)
-    if quote_service is None:  # tests and tools; the daemon shares its own with the jobs
-        session = aiohttp.ClientSession()
-        quote_service = build_quote_service(settings, session)
+    if session is None:  # tests and tools; the daemon shares its own with the jobs
+        own = session = aiohttp.ClientSession()
 
         async def close_session(_app: web.Application) -> None:
-            await session.close()
+            await own.close()
 
         app.on_cleanup.append(close_session)
-    app[QUOTES] = quote_service
+    app[txrequest.HTTP_SESSION] = session
+    app[QUOTES] = (quote_service if quote_service is not None
+                   else build_quote_service(settings, session))
     operations: list[openapi.Operation] = []
     for module in ROUTE_MODULES:
         module.add_routes(app)

@@ -134,6 +134,18 @@ EXPIRE_DUE = _sweep("pending", "expires_at", "expired")
 # Detected payments whose money never reached the required commitment in time.
 INVALIDATE_DUE = _sweep("detected", "confirm_deadline_at", "invalid")
 
+# The account that asked for the Solana Pay Transaction Request (the refund destination
+# later): recorded only while the payment still asks for money (pending, or detected and
+# underpaid, before it expires); the latest request wins. Not a status change: no event.
+SET_PAYER = """
+UPDATE payments SET payer = $2, updated_at = now()
+WHERE id = $1 AND expires_at > now()
+  AND (status = 'pending' OR (status = 'detected' AND exception = 'underpaid'))
+RETURNING id
+"""
+
+SELECT_PAYER = "SELECT payer FROM payments WHERE id = $1"
+
 SELECT_TRANSFERS_OF_MANY = f"""
 SELECT {transfers.OBJECT_COLUMNS} FROM transfers t WHERE t.payment_id = ANY($1::uuid[])
 ORDER BY t.seen_at, t.id
@@ -226,6 +238,14 @@ async def expire_due(conn: asyncpg.Connection, limit: int,
 async def invalidate_due(conn: asyncpg.Connection, limit: int,
                          expected: Sequence[str]) -> list[asyncpg.Record]:
     return await conn.fetch(INVALIDATE_DUE, limit, list(expected))
+
+
+async def set_payer(conn: asyncpg.Connection, payment_id: Any, payer: str) -> bool:
+    return await conn.fetchval(SET_PAYER, payment_id, payer) is not None
+
+
+async def payer_of(conn: asyncpg.Connection, payment_id: Any) -> str | None:
+    return await conn.fetchval(SELECT_PAYER, payment_id)
 
 
 async def mark_order_paid(conn: asyncpg.Connection, order_id: Any, actor: str,

@@ -60,7 +60,7 @@ async def run_daemon(settings: Settings, *, migrate: bool = True, role: str = "a
         session = await stack.enter_async_context(aiohttp.ClientSession())
         quotes = build_quote_service(settings, session)  # one cache for the API and the job
         runner = web.AppRunner(build_app(settings, db.pool, migrations, quote_service=quotes,
-                                         chains=chains),
+                                         chains=chains, session=session),
                                shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
         stack.push_async_callback(runner.cleanup)
         await runner.setup()

@@ -53,7 +53,9 @@ class Asset:
         return f"/checkout/static/{self.name}?v={hashlib.sha256(self.body).hexdigest()[:12]}"
 
 
-_STATIC_TYPES = {"checkout.css": "text/css", "checkout.js": "text/javascript"}
+_STATIC_TYPES = {"checkout.css": "text/css", "checkout.js": "text/javascript",
+                 # the icon Solana Pay wallets show for a Transaction Request (api/txrequest.py)
+                 "icon.svg": "image/svg+xml"}
 
 
 @cache
@@ -98,7 +100,10 @@ def discount_line(row: Mapping[str, Any]) -> Html:
                percent(discount), fiat(row["fiat_amount"], row["currency"]), why)
 
 
-def page(row: Mapping[str, Any], view: CheckoutView, chains: ChainRegistry) -> str:
+def page(row: Mapping[str, Any], view: CheckoutView, chains: ChainRegistry,
+         tx_request_url: str | None = None) -> str:
+    """`tx_request_url`: the payment's Solana Pay Transaction Request, offered beside the
+    transfer request when the server has a public URL (api/txrequest.py)."""
     pid = str(row["id"])
     assets = static_assets()
     subtitle = row["message"] or (row["label"] if row["label"] != row["store_name"] else None)
@@ -120,7 +125,7 @@ def page(row: Mapping[str, Any], view: CheckoutView, chains: ChainRegistry) -> s
         continue_link=(fmt('<p><a class="button secondary" href="{}">Continue to the store'
                            '</a></p>', view.redirect_url) if view.redirect_url else Html("")),
         countdown=_countdown(view),
-        pay_section=_pay_section(row, view, chains),
+        pay_section=_pay_section(row, view, chains, tx_request_url),
         no_js_note=_no_js_note(view),
     )
 
@@ -156,7 +161,8 @@ def _countdown(view: CheckoutView) -> Html:
                '<strong id="countdown">{}</strong></p>', clock(view.seconds_left))
 
 
-def _pay_section(row: Mapping[str, Any], view: CheckoutView, chains: ChainRegistry) -> Html:
+def _pay_section(row: Mapping[str, Any], view: CheckoutView, chains: ChainRegistry,
+                 tx_request_url: str | None = None) -> Html:
     if not view.payable:
         return Html("")
     pid, asset = str(row["id"]), row["asset"]
@@ -168,6 +174,8 @@ def _pay_section(row: Mapping[str, Any], view: CheckoutView, chains: ChainRegist
             '<figcaption>Scan with your wallet app</figcaption></figure>'
             '<p><a class="button" id="open-wallet" href="{}">Open in wallet</a></p>',
             pid, view.pay_amount, view.pay_amount, asset, view.pay_url)
+    if tx_request_url:
+        wallet = Html(wallet + _tx_request(pid, view, asset, tx_request_url))
     return fmt(
         '<section class="pay" id="pay" aria-labelledby="pay-heading">'
         '<h2 id="pay-heading">Send exactly</h2>'
@@ -187,6 +195,22 @@ def _pay_section(row: Mapping[str, Any], view: CheckoutView, chains: ChainRegist
         '</section>',
         amount=view.pay_amount, asset=asset, wallet=wallet, address=row["recipient"],
         chain=chains.display_name(row["chain"]), note=_pay_note(row, chains))
+
+
+def _tx_request(pid: str, view: CheckoutView, asset: str, url: str) -> Html:
+    """The Solana Pay Transaction Request: the wallet fetches a ready transaction from us
+    (for wallets that handle `solana:https://...` links; the transfer request above works in
+    the others)."""
+    return fmt(
+        '<details class="tx-request" id="tx-request"><summary>Or let your wallet fetch the '
+        'transaction</summary>'
+        '<figure class="qr"><img src="/pay/{}/transaction-request/qr.svg?amount={}" '
+        'width="246" height="246" alt="QR code of a Solana Pay transaction request for {} {}: '
+        'scan it with your wallet app"><figcaption>Scan with a Solana Pay wallet: it asks '
+        'this store for the transaction, you approve it</figcaption></figure>'
+        '<p><a class="button secondary" id="open-tx-request" href="{}">Open transaction '
+        'request in wallet</a></p></details>',
+        pid, view.pay_amount, view.pay_amount, asset, url)
 
 
 def _pay_note(row: Mapping[str, Any], chains: ChainRegistry) -> str:

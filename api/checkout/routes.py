@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -18,6 +20,8 @@ from api.checkout.view import CheckoutView, checkout_view
 from api.keys import CHAINS, DB_POOL, SETTINGS
 from api.payments import qr_svg
 from db import checkout as db
+from paywatch.core import txrequest
+from paywatch.core.chains import TransactionRequests
 
 CHECKOUT_HUB = web.AppKey("checkout_hub", CheckoutHub)
 
@@ -67,9 +71,18 @@ async def checkout_page(request: web.Request) -> web.Response:
     if row is None:
         return _not_found_page()
     view = checkout_view(row, datetime.now(UTC), request.app[CHAINS])
-    return web.Response(text=render.page(row, view, request.app[CHAINS]),
+    return web.Response(text=render.page(row, view, request.app[CHAINS],
+                                         tx_request_url(request, row)),
                         content_type="text/html", charset="utf-8",
                         headers=page_headers(row["allow_framing"]))
+
+
+def tx_request_url(request: web.Request, row: Mapping[str, Any]) -> str | None:
+    """The payment's Solana Pay Transaction Request, when its chain answers them and this
+    server has a public URL wallets can reach (api/txrequest.py serves it)."""
+    if not isinstance(request.app[CHAINS].get(row["chain"]), TransactionRequests):
+        return None
+    return txrequest.request_url(request.app[SETTINGS].public_url, row["id"])
 
 
 async def checkout_qr(request: web.Request) -> web.Response:
@@ -81,6 +94,19 @@ async def checkout_qr(request: web.Request) -> web.Response:
     if view is None or view.pay_url is None:
         return _not_found_plain()
     return web.Response(body=qr_svg(view.pay_url), content_type="image/svg+xml",
+                        headers={**_COMMON, "Cache-Control": "no-store"})
+
+
+async def checkout_tx_request_qr(request: web.Request) -> web.Response:
+    """The Transaction Request as a QR code, while the page asks for a payment."""
+    payment_id = parse_payment_id(request.match_info["id"])
+    row = None if payment_id is None else await db.checkout(request.app[DB_POOL], payment_id)
+    view = None if row is None else checkout_view(row, datetime.now(UTC), request.app[CHAINS])
+    url = None if row is None or view is None or not view.payable else tx_request_url(request,
+                                                                                       row)
+    if url is None:
+        return _not_found_plain()
+    return web.Response(body=qr_svg(url), content_type="image/svg+xml",
                         headers={**_COMMON, "Cache-Control": "no-store"})
 
 
@@ -177,4 +203,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/pay/{id}", checkout_page)
     app.router.add_get("/pay/{id}/events", checkout_events)
     app.router.add_get("/pay/{id}/qr.svg", checkout_qr)
+    app.router.add_get("/pay/{id}/transaction-request/qr.svg", checkout_tx_request_qr)
     app.router.add_get("/checkout/static/{name}", static_file)

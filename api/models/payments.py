@@ -106,6 +106,13 @@ class PaymentRequest(ResponseModel):
                                        "the native coin")
     chain_id: int | None = Field(description="EVM chain id; none on Solana")
     qr_code_url: str
+    transaction_request_url: str | None = Field(
+        description="Solana only, when PAYWATCH_PUBLIC_URL is set: the Solana Pay Transaction "
+        "Request `solana:{PAYWATCH_PUBLIC_URL}/pay/{id}/transaction-request`. The wallet GETs "
+        "the link for the store's label and icon, then POSTs the customer's account and gets "
+        "an unsigned transaction (the customer pays the fee) for the amount still due; the "
+        "account is recorded as the payment's payer. Null on EVM chains and without a public "
+        "URL")
 
 
 class Payment(ResponseModel):

@@ -9,12 +9,13 @@ adapters looks a chain up by the payment's `chain` column and never branches on 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 import asyncpg
 
 from paywatch.core.payments import PaymentAsk
+from paywatch.core.txrequest import TxRequestPlan
 
 # A watcher's main loop: the composition root runs it under leader election and supervision.
 Runnable = Callable[[], Awaitable[None]]
@@ -92,6 +93,24 @@ class ChainAdapter(Protocol):
                 public_url: str | None) -> Runnable:
         """This chain's watcher, ready to run (the composition root supervises it); its payment
         events link to checkout under `public_url` like the API's answers."""
+        ...
+
+
+class ChainUnavailable(Exception):
+    """The chain's nodes did not answer (every RPC endpoint failed): the API answers 503 with
+    Retry-After. The message names no endpoint (their URLs may hold API keys)."""
+
+
+@runtime_checkable
+class TransactionRequests(Protocol):
+    """A chain that answers Solana Pay Transaction Requests (only the Solana adapter): it reads
+    what the transaction needs from the chain (a recent blockhash, the mint's token program,
+    whether the merchant's token account exists) and builds it (paywatch.core.txrequest)."""
+
+    async def transaction_request(self, session: aiohttp.ClientSession,
+                                  plan: TxRequestPlan) -> bytes:
+        """The unsigned transaction for `plan`, serialized; ChainUnavailable when the chain
+        cannot be read now."""
         ...
 
 

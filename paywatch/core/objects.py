@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from paywatch.core import txrequest
 from paywatch.core.money import fiat_shown, format_units
 
 Row = Mapping[str, Any]
@@ -36,6 +37,9 @@ def payment_request(row: Row, public_url: str | None) -> dict[str, Any]:
         "amount": str(row["amount_due"]), "asset_contract": row["mint"],
         "chain_id": row["request_chain_id"],
         "qr_code_url": public_link(public_url, f"/v1/payments/{row['id']}/qr.svg"),
+        # Solana Pay's Transaction Request for the same payment, when the wallet can reach us.
+        "transaction_request_url": (txrequest.request_url(public_url, row["id"])
+                                    if row["request_type"] == "solana_pay" else None),
     }
 
 

@@ -23,6 +23,7 @@ from paywatch.core.objects import payment_object
 from paywatch.core.payments import PaymentAsk
 from paywatch.core.settlement import Decision, PaymentFacts, TransferFact, decide, tolerance_units
 from paywatch.core.states import PAYMENT_TRANSITIONS, SETTLEABLE, expected_before
+from paywatch.core.txrequest import matched_by
 from paywatch.services import order_events
 
 log = logging.getLogger("paywatch.services.payments")
@@ -228,3 +229,21 @@ async def pay_order(conn: asyncpg.Connection, payment: asyncpg.Record, actor: st
     if order is not None:
         await order_events.emit(conn, "order.paid", order["id"], payment["store_id"],
                                 payment_id=payment["id"], previous_status="pending_payment")
+
+
+# ----- Solana Pay Transaction Requests -------------------------------------------------------
+
+async def record_payer(conn: asyncpg.Connection, payment_id: Any, payer: str) -> bool:
+    """The account that asked for a Transaction Request, in one guarded statement: False when
+    the payment stopped asking for money meanwhile. The latest request wins: a customer who
+    switches wallets is recorded with the one they used last, and a stranger who posts an
+    account wins nothing, since a transfer counts as the payer's only when its sender is the
+    payer (`reference_match`)."""
+    return await db.set_payer(conn, payment_id, payer)
+
+
+async def reference_match(conn: asyncpg.Connection, payment_id: Any, sender: str | None) -> str:
+    """matched_by for a transfer that carries `payment_id`'s reference: 'transaction_request'
+    when its sender is the account that asked for the Transaction Request, else 'reference'.
+    The Solana watcher calls it inside the transaction that records the transfer."""
+    return matched_by(await db.payer_of(conn, payment_id), sender)

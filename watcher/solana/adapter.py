@@ -12,7 +12,9 @@ import asyncpg
 from paywatch.core.chains import ChainInputError, Runnable
 from paywatch.core.payments import PaymentAsk, new_reference
 from paywatch.core.solanapay import SolanaChain, UrlTooLong, build_transfer_url, remainder_url
+from paywatch.core.txrequest import TxRequestPlan
 from paywatch.core.validation import solana_address
+from watcher.solana import txrequest
 from watcher.solana.service import SolanaWatcher, WatcherConfig
 
 EXPLORER = "https://explorer.solana.com"
@@ -95,3 +97,8 @@ class SolanaAdapter:
         config = WatcherConfig(self.config.rpc_urls, self.config.ws_urls,
                                commitment=self.config.commitment)
         return SolanaWatcher(pool, session, config, public_url).run
+
+    async def transaction_request(self, session: aiohttp.ClientSession,
+                                  plan: TxRequestPlan) -> bytes:
+        """Solana Pay Transaction Requests (paywatch.core.chains.TransactionRequests)."""
+        return await txrequest.transaction_request(session, self.config.rpc_urls, plan)
