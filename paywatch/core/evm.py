@@ -79,6 +79,11 @@ class EvmChain(ChainEndpoints):
     keep_blocks: Annotated[int, Field(ge=16, le=10_000)] = 256
     # Where a store with no cursor starts: this many blocks below the head.
     start_depth: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    # Trace every block (debug_traceBlockByHash, callTracer) to find native coin that contracts
+    # send by internal call (a Safe, an ERC-4337 account, an exchange's hot wallet). Off: only
+    # top-level transactions are seen. Costs one trace call per block that has transactions,
+    # and a node that serves the debug namespace.
+    trace_internal: bool = False
 
     @field_validator("confirmations")
     @classmethod

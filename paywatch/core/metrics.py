@@ -75,6 +75,9 @@ EVM_REORG_DEPTH = Histogram("paywatch_evm_reorg_depth_blocks", "Blocks orphaned 
                             ["chain"], buckets=(1, 2, 3, 5, 8, 13, 21, 64, 256))
 EVM_HEAD_LAG = Gauge("paywatch_evm_head_lag_blocks",
                      "Blocks between the node's head and the last block processed", ["chain"])
+EVM_TRACING = Gauge("paywatch_evm_tracing",
+                    "1 while a chain with trace_internal traces its blocks; 0 once its node "
+                    "refused the debug method (internal transfers are then not seen)", ["chain"])
 WEBHOOK_DELIVERIES = Counter(
     "paywatch_webhook_deliveries_total", "Webhook delivery attempts", ["outcome"]
 )

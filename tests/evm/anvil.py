@@ -1,6 +1,7 @@
 """anvil (a real EVM node, from the npm package @foundry-rs/anvil-linux-amd64) for the tests:
 start it on a free port, talk JSON-RPC to it, deploy the ERC-20 compiled from
-tests/evm/contracts/TestToken.sol, send ETH and tokens from its unlocked accounts, mine, reorg."""
+tests/evm/contracts/TestToken.sol (and the Forwarder that pays by internal call), send ETH and
+tokens from its unlocked accounts, mine, reorg."""
 
 from __future__ import annotations
 
@@ -23,16 +24,17 @@ from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ANVIL = ROOT / "tests" / "js" / "node_modules" / ".bin" / "anvil"
-CONTRACT = ROOT / "tests" / "evm" / "contracts" / "TestToken.sol"
+CONTRACTS = ROOT / "tests" / "evm" / "contracts"
 CHAIN_ID = 31337
 
 
 @functools.cache
-def compiled_token() -> dict[str, Any]:
-    """The ERC-20's ABI and bytecode, compiled from its source by solc-js (once per session)."""
+def compiled(contract: str) -> dict[str, Any]:
+    """A test contract's ABI and bytecode, compiled from contracts/<contract>.sol by solc-js
+    (once per session)."""
     out = subprocess.run(["node", str(ROOT / "tests" / "js" / "compile_sol.mjs"),
-                          str(CONTRACT), "TestToken"], capture_output=True, text=True,
-                         check=True, timeout=120)
+                          str(CONTRACTS / f"{contract}.sol"), contract], capture_output=True,
+                         text=True, check=True, timeout=120)
     return json.loads(out.stdout)
 
 
@@ -125,14 +127,35 @@ class Anvil:
     async def deploy_token(self, name: str, symbol: str, decimals: int, supply: int,
                            holders: list[int] | None = None) -> str:
         """Deploy the ERC-20 from account 0 and give each holder account a tenth of it."""
-        built = compiled_token()
         args = encode(["string", "string", "uint8", "uint256"], [name, symbol, decimals, supply])
-        tx = await self.send({"data": built["bytecode"] + args.hex(), "gas": hex(3_000_000)})
-        token = to_checksum_address((await self.receipt(tx))["contractAddress"])
+        token = await self._deploy(compiled("TestToken")["bytecode"] + args.hex())
         for holder in holders or [1, 2]:
             await self.receipt(await self.pay_token(token, self.accounts[holder], supply // 10,
                                                     sender=0))
         return token
+
+    async def _deploy(self, code: str) -> str:
+        tx = await self.send({"data": code, "gas": hex(3_000_000)})
+        return to_checksum_address((await self.receipt(tx))["contractAddress"])
+
+    async def deploy_forwarder(self) -> str:
+        """The Forwarder (tests/evm/contracts/Forwarder.sol): ETH paid by an internal call."""
+        return await self._deploy(compiled("Forwarder")["bytecode"])
+
+    async def forward(self, forwarder: str, to: str, wei: int, function: str = "forward",
+                      sender: int = 1) -> str:
+        """Call forward / forwardTryCatch / forwardThenRevert(to) with `wei`: the Forwarder
+        pays `to` inside the call. The gas is given, so a call that reverts is still sent."""
+        data = "0x" + (keccak(text=f"{function}(address)")[:4] + encode(["address"], [to])).hex()
+        return await self.send({"to": forwarder, "value": hex(wei), "data": data,
+                                "gas": hex(300_000)}, sender)
+
+    async def split(self, forwarder: str, pays: list[tuple[str, int]], sender: int = 1) -> str:
+        """One transaction, several internal payments: split(to[], amounts[])."""
+        args = encode(["address[]", "uint256[]"], [[to for to, _ in pays], [w for _, w in pays]])
+        data = "0x" + (keccak(text="split(address[],uint256[])")[:4] + args).hex()
+        return await self.send({"to": forwarder, "value": hex(sum(w for _, w in pays)),
+                                "data": data, "gas": hex(500_000)}, sender)
 
     async def reorg(self, depth: int, txs: list[tuple[dict[str, Any], int]] | None = None) -> None:
         """anvil_reorg: replace the last `depth` blocks; `txs` go into the new ones."""

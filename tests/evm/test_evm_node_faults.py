@@ -1,6 +1,7 @@
 """What an EVM node can get wrong: answering garbage (the watcher asks the next node and carries
-on), announcing logs as `removed: true` (the transfer is reverted), and a WebSocket that sends
-garbage frames (skipped; the stream and the payments carry on)."""
+on), announcing logs as `removed: true` (the transfer is reverted), a WebSocket that sends
+garbage frames (skipped; the stream and the payments carry on), and refusing the debug method
+a chain that traces needs (followed without traces)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
+import pytest
 from aiohttp import WSMsgType, web
+from prometheus_client import REGISTRY
 
 from tests.conftest import free_port
 from tests.evm.conftest import DEPTH, EvmHarness
 
 CALLS = web.AppKey("calls", list[str])
+SESSION = web.AppKey("session", aiohttp.ClientSession)
 GARBAGE = {
     "eth_getBlockByNumber": {"number": "0xnot-hex", "hash": "yes"},
     "eth_getLogs": "all of them",
@@ -108,3 +113,38 @@ async def test_removed_logs_revert_their_transfer(evm: EvmHarness) -> None:
     assert row["amount_received"] == 0
     [transfer] = await evm.transfers(payment["id"])
     assert transfer["status"] == "reverted"
+
+
+async def test_a_node_without_the_debug_namespace_is_followed_without_traces(
+        evm: EvmHarness, caplog: pytest.LogCaptureFixture) -> None:
+    """A provider that refuses debug_* (-32601, method not found): the chain asked for traces,
+    but the watcher says so once, shows it in /metrics, and keeps following; top-level
+    payments still confirm."""
+    async def proxy(request: web.Request) -> web.Response:
+        body = await request.json()
+        request.app[CALLS].append(body["method"])
+        if body["method"].startswith("debug_"):
+            return web.json_response({"jsonrpc": "2.0", "id": body["id"], "error": {
+                "code": -32601, "message": f"the method {body['method']} does not exist"}})
+        async with request.app[SESSION].post(evm.anvil.url, json=body) as resp:
+            return web.json_response(await resp.json())
+
+    app = web.Application()
+    app[CALLS], app[SESSION] = [], evm.anvil.session
+    app.router.add_post("/", proxy)
+    async with serve(app) as host:
+        chain = evm.chain.model_copy(update={"rpc_urls": [f"http://{host}/"],
+                                             "trace_internal": True})
+        await evm.start_watcher(chain)
+        for amount in ("10", "20"):  # each pays in a block with a transaction: one to trace
+            payment = await evm.create(amount, "ETH")
+            await evm.pay(payment)
+            await evm.anvil.mine(DEPTH)
+            await evm.wait_for(payment["id"], "confirmed")
+        await evm.stop_watcher()
+    assert evm.watcher is not None
+    assert evm.watcher.tracing is False
+    assert app[CALLS].count("debug_traceBlockByHash") >= 1
+    refused = [r for r in caplog.records if "does not serve debug_traceBlockByHash" in r.message]
+    assert len(refused) == 1  # said once, not on every block
+    assert REGISTRY.get_sample_value("paywatch_evm_tracing", {"chain": chain.name}) == 0

@@ -76,6 +76,17 @@ def test_chain_configuration_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert "https://rpc.example/***" in shown
 
 
+def test_tracing_is_per_chain_and_off_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    chains = [{"name": "base", "chain_id": 8453, "rpc_urls": ["http://127.0.0.1:8545"],
+               "trace_internal": True},
+              {"name": "polygon", "chain_id": 137, "rpc_urls": ["http://127.0.0.1:8546"]}]
+    monkeypatch.setenv("PAYWATCH_EVM_CHAINS", json.dumps(chains))
+    settings = load_settings(_env_file=None)
+    assert settings.evm_chain("base").trace_internal is True  # type: ignore[union-attr]
+    assert settings.evm_chain("polygon").trace_internal is False  # type: ignore[union-attr]
+    assert CHAIN.trace_internal is False
+
+
 @pytest.mark.parametrize(("chains", "says"), [
     ("not json", "JSON"),
     ('{"name": "x"}', "list"),
@@ -83,6 +94,8 @@ def test_chain_configuration_from_the_environment(monkeypatch: pytest.MonkeyPatc
     ('[{"name": "a", "chain_id": 1, "rpc_urls": ["ftp://a"]}]', "http"),
     ('[{"name": "a", "chain_id": 1, "rpc_urls": ["http://a"], "confirmations": 0}]',
      "confirmations"),
+    ('[{"name": "a", "chain_id": 1, "rpc_urls": ["http://a"], "trace_internal": "maybe"}]',
+     "boolean"),
     ('[{"name": "a", "chain_id": 1, "rpc_urls": ["http://a"]},'
      ' {"name": "a", "chain_id": 2, "rpc_urls": ["http://b"]}]', "unique"),
     ('[{"name": "a", "chain_id": 1, "rpc_urls": ["http://a"], "tokens": '

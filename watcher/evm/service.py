@@ -4,9 +4,11 @@ watched addresses, confirm them at depth, and revert them when a reorg orphans t
 The database holds the recent chain (`evm_blocks`); its tip is the cursor. Each round:
 1. read the node's head; if the block we hold at that height differs, walk back to the common
    ancestor and revert everything above it (the payments step back);
-2. fetch the blocks above our tip in chunks (eth_getBlockByNumber with transactions, and one
-   eth_getLogs per chunk for the configured tokens), check that each block's parent is the one
-   before it, match, and record blocks, transfers and settlements in one transaction per chunk;
+2. fetch the blocks above our tip in chunks (eth_getBlockByNumber with transactions, one
+   eth_getLogs per chunk for the configured tokens, and, when the chain opts in, a call trace of
+   each block with transactions for the native coin contracts send by internal call), check that
+   each block's parent is the one before it, match, and record blocks, transfers and settlements
+   in one transaction per chunk;
 3. promote transfers that reached the depth (or the safe/finalized tag) and settle again.
 Every write is idempotent (transfers are unique per (chain, tx, index), states are guarded), so
 a crash at any point is repaired by the next round. Rounds run on every new head (WebSocket)
@@ -20,6 +22,7 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -34,6 +37,7 @@ from paywatch.core.metrics import (
     EVM_HEAD_LAG,
     EVM_REORG_DEPTH,
     EVM_REORGS,
+    EVM_TRACING,
 )
 from paywatch.core.states import WATCHED_PAYMENT
 from paywatch.services import transfers
@@ -45,6 +49,7 @@ from watcher.evm.chain import (
     parse_block,
     parse_header,
     parse_logs,
+    parse_traces,
     receipt_ok,
 )
 from watcher.evm.heads import HeadStream
@@ -54,6 +59,11 @@ from watcher.rpc import RpcError, RpcPool, RpcUnavailable
 
 log = logging.getLogger("paywatch.watcher.evm")
 MAX_REMOVED = 10_000
+# Traces by block hash, not number: the trace is then of the very block we read, even if the
+# chain moved in between (a node that no longer has it answers an error; the round retries).
+TRACE_METHOD = "debug_traceBlockByHash"
+TRACER = {"tracer": "callTracer"}
+METHOD_NOT_FOUND = -32601
 
 
 class ChainMoved(Exception):
@@ -70,6 +80,9 @@ class EvmWatcher:
         self.health = HealthStamp(pool, chain.name)
         self.wake = asyncio.Event()
         self.removed: list[Seen] = []
+        self.tracing = chain.trace_internal  # off for good once the node refuses the method
+        if chain.trace_internal:
+            EVM_TRACING.labels(chain.name).set(1)
         self.stream = HeadStream(chain.name, chain.ws_urls, session,
                                  [t.contract for t in chain.tokens], self.wake.set,
                                  self._on_removed) if chain.ws_urls else None
@@ -162,7 +175,9 @@ class EvmWatcher:
             if not await self._links(blocks[0], first and low == start):
                 await self._reorg(low - 1)
                 return False
-            await self._record_chunk(blocks, await self._logs(low, high, blocks), depth)
+            logs, internal = await asyncio.gather(self._logs(low, high, blocks),
+                                                  self._internal(blocks))
+            await self._record_chunk(blocks, logs + internal, depth)
             done += len(blocks)
             EVM_HEAD_LAG.labels(self.name).set(head.number - high)
             if total > self.chain.backfill_chunk:
@@ -200,6 +215,32 @@ class EvmWatcher:
             if hashes.get(s.block_number) != s.block_hash:
                 raise ChainMoved(f"logs of block {s.block_number} belong to another branch")
         return [s for s in seen if not s.removed]
+
+    async def _internal(self, blocks: list[Block]) -> list[Seen]:
+        """Native coin moved by internal calls, from one trace per block that has transactions
+        (the RpcPool bounds how many run at once)."""
+        if not self.tracing:
+            return []
+        try:
+            traced = await asyncio.gather(*(
+                self.rpc.call(TRACE_METHOD, [b.header.hash, TRACER],
+                              parse=partial(parse_traces, block=b))
+                for b in blocks if b.tx_ids))
+        except RpcError as exc:
+            if exc.code != METHOD_NOT_FOUND:
+                raise
+            self._stop_tracing(exc)
+            return []
+        return [s for seen in traced for s in seen]
+
+    def _stop_tracing(self, exc: RpcError) -> None:
+        """The node has no debug namespace: keep following the chain (top-level transfers and
+        tokens) rather than stall it, and say so once, loudly, and in /metrics."""
+        self.tracing = False
+        EVM_TRACING.labels(self.name).set(0)
+        log.error("the node does not serve %s: internal transfers (ETH sent by contracts) are "
+                  "NOT seen on this chain until the watcher restarts with a node that does",
+                  TRACE_METHOD, extra={"chain": self.name, "error": str(exc)})
 
     async def _record_chunk(self, blocks: list[Block], logs: list[Seen],
                             depth: tuple[int, int | None]) -> None:
@@ -241,14 +282,16 @@ class EvmWatcher:
         return found
 
     async def _successful(self, findings: list[Finding]) -> list[Finding]:
-        """A reverted transaction still shows its value in the block: ask for its receipt."""
-        native = [f for f in findings if f.seen.contract is None]
+        """A reverted transaction still shows its value in the block: ask for its receipt.
+        An internal transfer needs none: its trace said whether its frames succeeded."""
+        native = [f for f in findings if f.seen.contract is None and not f.seen.internal]
         if not native:
             return findings
         oks = await asyncio.gather(*(self.rpc.call("eth_getTransactionReceipt", [f.seen.tx_id],
                                                    parse=receipt_ok) for f in native))
         failed = {f.seen.tx_id for f, ok in zip(native, oks, strict=True) if not ok}
-        return [f for f in findings if f.seen.contract is not None or f.seen.tx_id not in failed]
+        return [f for f in findings if f.seen.contract is not None or f.seen.internal
+                or f.seen.tx_id not in failed]
 
     async def _insert(self, conn: asyncpg.Connection, f: Finding, header: Header,
                       depth: tuple[int, int | None]) -> bool:
@@ -259,7 +302,8 @@ class EvmWatcher:
             "mint": f.seen.contract, "sender": f.seen.sender, "recipient": f.seen.to,
             "amount": f.seen.amount, "slot": header.number, "block_hash": header.hash,
             "block_time": header.time, "status": _status(header.number, depth),
-            "matched_by": f.matched_by, "unmatched_reason": f.unmatched_reason})
+            "matched_by": f.matched_by, "unmatched_reason": f.unmatched_reason,
+            "via_program": f.seen.internal})
         return recorded and f.payment_id is not None
 
     # ----- depth and finality -------------------------------------------------------------
