@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import shutil
 import subprocess
 import tempfile
 import time
@@ -60,6 +61,9 @@ def anvil_process(block_time: float | None = None) -> Iterator[tuple[str, str]]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        # A failed start already quoted the log; a finished run leaves no directory behind
+        # (hundreds piled up in /tmp over a few suite runs).
+        shutil.rmtree(log.parent, ignore_errors=True)
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
