@@ -192,7 +192,7 @@ def _pay_section(row: Mapping[str, Any], view: CheckoutView, chains: ChainRegist
 def _pay_note(row: Mapping[str, Any], chains: ChainRegistry) -> str:
     network = f"Send {row['asset']} on {chains.display_name(row['chain'])} only."
     chain = chains.get(row["chain"])
-    extra = chain.pay_note() if chain is not None else None
+    extra = chain.pay_note(row) if chain is not None else None
     return f"{network} {extra}" if extra else network
 
 
