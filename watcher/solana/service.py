@@ -143,7 +143,9 @@ class SolanaWatcher:
                 break
             before = page[-1]["signature"]
         for item in reversed(newest):
-            await self.process(item["signature"])
+            # An account's first backfill reads history from before paywatch watched it: what
+            # pays a payment counts, but older money is not news for the inbox.
+            await self.process(item["signature"], inbox=until is not None)
         if newest:
             async with self.pool.acquire() as conn:
                 await watch.save_cursor(conn, CHAIN, account, newest[0]["signature"],
@@ -165,7 +167,8 @@ class SolanaWatcher:
 
     # ----- one transaction --------------------------------------------------------------
 
-    async def process(self, signature: str, *, recheck_unmatched: bool = False) -> None:
+    async def process(self, signature: str, *, recheck_unmatched: bool = False,
+                      inbox: bool = True) -> None:
         if self.done.get(signature, False) or (signature in self.done and not recheck_unmatched):
             return
         tx = await self._fetch(signature)
@@ -174,9 +177,12 @@ class SolanaWatcher:
         findings = self._match(tx)
         if any(f.unmatched_reason for f in findings) and await self._learn(tx, findings):
             findings = self._match(tx)
-        if findings:
-            await self._record(signature, tx, findings)
-        self._remember(signature, bool(findings))
+        kept = [f for f in findings if inbox or not f.unmatched_reason]
+        if kept:
+            await self._record(signature, tx, kept)
+        if len(kept) == len(findings):
+            self._remember(signature, bool(findings))
+        # else: left unremembered, so its notification (if it is new after all) records it
 
     def _match(self, tx: dict[str, Any]) -> list[Finding]:
         return match_transaction(tx, self.index.lookup, self.watched.get,
