@@ -124,6 +124,10 @@ class StoreFields(RequestModel):
     accept_late_payments: bool | None = None
     cfv_policy: CfvPolicy | None = None
     allow_framing: bool | None = None
+    solana_unique_amount: bool | None = Field(
+        default=None, description="make each Solana payment's amount unique among the store's "
+        "open payments to the same wallet and asset, so a transfer without the reference (an "
+        "exchange withdrawal, a hand-typed transfer) matches by its exact amount")
     assets: Annotated[list[AssetIn], Field(max_length=50)] | None = Field(
         default=None, description="accepted assets; replaces the list when given")
     evm: Annotated[dict[ChainName, EvmChainIn | None], Field(max_length=20)] | None = Field(
@@ -167,6 +171,7 @@ class Store(ResponseModel):
     accept_late_payments: bool
     cfv_policy: dict[str, Any]
     allow_framing: bool
+    solana_unique_amount: bool
     assets: list[AssetOut]
     evm: dict[str, EvmChainOut]
     created_at: Timestamp

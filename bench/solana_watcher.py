@@ -3,6 +3,7 @@ each reference (what most Solana Pay integrations do), and confirmation latency.
 
     .venv/bin/python bench/solana_watcher.py [--sizes 10,1000,10000,100000] [--window 20]
                                              [--paid 20] [--poll-interval 1] [--poll-max 1000]
+                                             [--unique-amounts]
 
 For each size: a fresh database with that many open payments (`--paid` made through the API,
 the rest inserted in bulk), simnet in process, the watcher running; during `--window` seconds
@@ -12,7 +13,11 @@ confirmed row (p50, p99). Then the per-reference strategy, a faithful copy of @s
 findReference loop (one getSignaturesForAddress per open reference per poll), is run against
 the same simnet for sizes up to --poll-max and its requests per minute counted; above that its
 cost is computed as references x polls per minute (the measured cost is exactly linear), and
-marked so. Uses PAYWATCH_DATABASE_URL's server when set, else embedded PostgreSQL."""
+marked so. With --unique-amounts the store opts in to Solana unique amounts: every open payment
+gets an amount of its own (the seeded ones too) and every other paid payment is paid by a plain
+transfer without the reference (an exchange withdrawal), matched by its amount: RPC requests
+per minute must stay as flat as with references only. Uses PAYWATCH_DATABASE_URL's server when
+set, else embedded PostgreSQL."""
 
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
 
 from api.app import build_app
 from bench.common import admin_server, database
@@ -63,6 +70,15 @@ async def store_and_key(pool: Any, recipient: str) -> tuple[str, Any]:
         await api_keys.insert_key(conn, store["id"], "bench", display_prefix(key),
                                   hash_key(key), ["payments:read", "payments:write"])
     return key, store["id"]
+
+
+# The seeded payments as a store with unique amounts would have them: each its own amount.
+UNIQUE_SEEDED = """
+UPDATE payments p SET unique_amount = true, amount_due = p.amount_due + 10 * n.rank
+FROM (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM payments
+      WHERE store_id = $1 AND NOT unique_amount) n
+WHERE p.id = n.id
+"""
 
 
 async def create_payments(client: TestClient, key: str, count: int) -> list[dict[str, Any]]:
@@ -117,6 +133,9 @@ async def run_size(admin_dsn: str, size: int, args: argparse.Namespace) -> tuple
         merchant = Keypair().pubkey()
         await wallet.airdrop(merchant, 10**9)
         key, store_id = await store_and_key(pool, str(merchant))
+        if args.unique_amounts:
+            await pool.execute("UPDATE stores SET solana_unique_amount = true WHERE id = $1",
+                               store_id)
         client = TestClient(TestServer(build_app(settings, pool, chains=build_chains(settings))))
         await client.start_server()
         payments = await create_payments(client, key, paid)
@@ -124,6 +143,8 @@ async def run_size(admin_dsn: str, size: int, args: argparse.Namespace) -> tuple
             await seed_payments(conn, store_id, str(merchant), size - paid, await sol_quote(),
                                 progress=lambda n: print(f"  inserted {n}/{size - paid} more "
                                                          "open payments", end="\r", flush=True))
+            if args.unique_amounts:
+                await conn.execute(UNIQUE_SEEDED, store_id)
         print()
         confirmed_at: dict[str, float] = {}
         sim.ledger.listeners.append(
@@ -135,8 +156,13 @@ async def run_size(admin_dsn: str, size: int, args: argparse.Namespace) -> tuple
         await asyncio.sleep(2)  # let start-up backfill settle before counting
         before, started = rpc_counts(), time.monotonic()
         signatures = {}
-        for p in payments[:paid]:
-            signatures[p["id"]] = await wallet.pay(p["payment_request"]["url"])
+        for n, p in enumerate(payments[:paid]):
+            if args.unique_amounts and n % 2:  # no reference: matched by its unique amount
+                to = Pubkey.from_string(p["payment_request"]["recipient"])
+                signatures[p["id"]] = await wallet.send([transfer(TransferParams(
+                    from_pubkey=wallet.pubkey, to_pubkey=to, lamports=int(p["amount_due"])))])
+            else:
+                signatures[p["id"]] = await wallet.pay(p["payment_request"]["url"])
             await asyncio.sleep(window / paid / 2)
         await asyncio.sleep(max(0.0, window - (time.monotonic() - started)))
         elapsed = time.monotonic() - started
@@ -183,6 +209,9 @@ async def main() -> None:
     parser.add_argument("--paid", type=int, default=20)
     parser.add_argument("--poll-interval", type=float, default=1.0)
     parser.add_argument("--poll-max", type=int, default=1000)
+    parser.add_argument("--unique-amounts", action="store_true",
+                        help="the store opts in to unique amounts; half the payers send no "
+                        "reference")
     args = parser.parse_args()
     print(f"window {args.window:.0f} s per size, {args.paid} payments paid in each, "
           f"slot 400 ms, commitment confirmed")

@@ -1,6 +1,7 @@
-"""SQL for EVM chains: stores' matching mode per chain, deposit-address allocation, shared-address
-amounts, the payments a block's transfers may pay, and the recent chain of blocks (a reorg
-reverts the orphaned blocks' transfers through db/transfers.py, which owns their status)."""
+"""SQL for EVM chains: stores' matching mode per chain, deposit-address allocation, the payments
+a block's transfers may pay, and the recent chain of blocks (a reorg reverts the orphaned blocks'
+transfers through db/transfers.py, which owns their status). Shared-address amounts are picked
+by db/payments.taken_unique_amounts, the same query as Solana's unique amounts."""
 
 from __future__ import annotations
 
@@ -31,20 +32,6 @@ ALLOCATE_INDEX = """
 UPDATE store_evm_chains SET next_index = next_index + 1, updated_at = now()
 WHERE store_id = $1 AND chain = $2 AND mode = 'deposit_address'
 RETURNING next_index - 1 AS index, xpub
-"""
-
-# Serialises amount picking per (chain, address, asset) until the payment's transaction ends.
-LOCK_SHARED_AMOUNTS = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
-
-# Amounts already taken in [low, high] by payments a transfer could still pay: the open ones
-# ($6), and the other watched ones ($7) until their monitor_until. Both status lists come from
-# paywatch.core.states (OPEN_PAYMENT, WATCHED_PAYMENT), the one definition.
-TAKEN_SHARED_AMOUNTS = """
-SELECT amount_due FROM payments
-WHERE chain = $1 AND lower(recipient) = lower($2) AND COALESCE(mint, '') = COALESCE($3, '')
-  AND reference IS NULL AND derivation_index IS NULL
-  AND amount_due BETWEEN $4 AND $5
-  AND (status = ANY($6::text[]) OR (status = ANY($7::text[]) AND monitor_until > now()))
 """
 
 # The payments a transfer to one of these addresses may pay: a deposit address belongs to one
@@ -103,17 +90,6 @@ async def delete_store_chain(conn: asyncpg.Connection, store_id: Any, chain: str
 async def allocate_index(conn: asyncpg.Connection, store_id: Any,
                          chain: str) -> asyncpg.Record | None:
     return await conn.fetchrow(ALLOCATE_INDEX, store_id, chain)
-
-
-async def taken_shared_amounts(conn: asyncpg.Connection, chain: str, address: str,
-                               mint: str | None, low: int, high: int, *,
-                               open_statuses: Sequence[str],
-                               watched_statuses: Sequence[str]) -> set[int]:
-    """Locks the (chain, address, asset) amount space for this transaction, then reads it."""
-    await conn.execute(LOCK_SHARED_AMOUNTS, f"{chain}/{address.lower()}/{mint or ''}")
-    rows = await conn.fetch(TAKEN_SHARED_AMOUNTS, chain, address, mint, low, high,
-                            list(open_statuses), list(watched_statuses))
-    return {r["amount_due"] for r in rows}
 
 
 async def candidates(conn: asyncpg.Connection, chain: str, addresses: Sequence[str], *,

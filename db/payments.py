@@ -19,7 +19,7 @@ PAYMENT_COLUMNS = (
     "price_source", "price_at", "fair_value", "fair_value_source", "valuation_percent",
     "valuation_status", "discount_percent", "quote", "label", "message", "memo", "redirect_url",
     "payment_url", "metadata", "expires_at", "monitor_until", "derivation_index",
-    "request_type", "request_chain_id",
+    "request_type", "request_chain_id", "unique_amount",
 )
 
 INSERT_PAYMENT = """
@@ -27,10 +27,26 @@ INSERT INTO payments (store_id, order_id, chain, asset, mint, decimals, recipien
     amount_due, required_commitment, currency, fiat_amount, fiat_amount_due, price,
     price_source, price_at, fair_value, fair_value_source, valuation_percent, valuation_status,
     discount_percent, quote, label, message, memo, redirect_url, payment_url, metadata,
-    expires_at, monitor_until, derivation_index, request_type, request_chain_id)
+    expires_at, monitor_until, derivation_index, request_type, request_chain_id, unique_amount)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
+    $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, COALESCE($34, false))
 RETURNING *
+"""
+
+# Serialises amount picking per (chain, recipient, asset) until the payment's transaction ends.
+LOCK_UNIQUE_AMOUNTS = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+
+# Amounts already taken in [low, high] among the unique-amount payments (an EVM shared address,
+# a Solana store that opted in) to one recipient and asset that a transfer could still pay: the
+# open ones ($6), and the other watched ones ($7) until their monitor_until. Both status lists
+# come from paywatch.core.states (OPEN_PAYMENT, WATCHED_PAYMENT). Recipients are compared as
+# stored: each chain's adapter writes its canonical form (EVM checksum, Solana base58, which is
+# case-sensitive), and payments_unique_amount_idx covers the exact match.
+TAKEN_UNIQUE_AMOUNTS = """
+SELECT amount_due FROM payments
+WHERE chain = $1 AND recipient = $2 AND unique_amount AND COALESCE(mint, '') = COALESCE($3, '')
+  AND amount_due BETWEEN $4 AND $5
+  AND (status = ANY($6::text[]) OR (status = ANY($7::text[]) AND monitor_until > now()))
 """
 
 SELECT_PAYMENT = "SELECT * FROM payments WHERE id = $1 AND store_id = $2"
@@ -168,6 +184,17 @@ LOCK_ORDER_FOR_PAYMENT = SELECT_ORDER_FOR_PAYMENT + " FOR SHARE"
 
 async def insert_payment(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Record:
     return await conn.fetchrow(INSERT_PAYMENT, *(values.get(c) for c in PAYMENT_COLUMNS))
+
+
+async def taken_unique_amounts(conn: asyncpg.Connection, chain: str, recipient: str,
+                               mint: str | None, low: int, high: int, *,
+                               open_statuses: Sequence[str],
+                               watched_statuses: Sequence[str]) -> set[int]:
+    """Locks the (chain, recipient, asset) amount space for this transaction, then reads it."""
+    await conn.execute(LOCK_UNIQUE_AMOUNTS, f"{chain}/{recipient}/{mint or ''}")
+    rows = await conn.fetch(TAKEN_UNIQUE_AMOUNTS, chain, recipient, mint, low, high,
+                            list(open_statuses), list(watched_statuses))
+    return {r["amount_due"] for r in rows}
 
 
 async def database_now(conn: asyncpg.Connection) -> Any:

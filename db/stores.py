@@ -84,6 +84,7 @@ UPDATE stores SET
     accept_late_payments = CASE WHEN $22 THEN $23 ELSE accept_late_payments END,
     cfv_policy = CASE WHEN $24 THEN $25 ELSE cfv_policy END,
     allow_framing = CASE WHEN $26 THEN $27 ELSE allow_framing END,
+    solana_unique_amount = CASE WHEN $28 THEN $29 ELSE solana_unique_amount END,
     updated_at = now()
 WHERE id = $1
 RETURNING *
@@ -93,7 +94,7 @@ STORE_UPDATE_FIELDS = (
     "name", "default_currency", "solana_recipient", "commitment", "finalized_above",
     "underpaid_tolerance_percent", "underpaid_tolerance_amount", "payment_lifetime_seconds",
     "monitoring_window_seconds", "confirmation_window_seconds", "accept_late_payments",
-    "cfv_policy", "allow_framing",
+    "cfv_policy", "allow_framing", "solana_unique_amount",
 )
 
 DISABLE_STORE_ASSET = """

@@ -9,19 +9,34 @@ from typing import Any
 import asyncpg
 
 # `$2` is the watched statuses (paywatch.core.states.WATCHED_PAYMENT, passed by the caller: the
-# one definition); payments_open_idx covers this query.
+# one definition); payments_open_idx covers this query. `unique_due` is the amount a
+# referenceless transfer must carry to pay a unique-amount payment (NULL for the others, so
+# the index keeps no amount for them).
 SELECT_OPEN_PAYMENTS = """
-SELECT id, reference, recipient, asset, mint, memo FROM payments
+SELECT id, reference, recipient, asset, mint, memo, status,
+       CASE WHEN unique_amount THEN amount_due END AS unique_due
+FROM payments
 WHERE chain = $1 AND status = ANY($2::text[]) AND monitor_until > now()
   AND reference IS NOT NULL
 """
 
 SELECT_OPEN_AMONG = SELECT_OPEN_PAYMENTS + " AND id = ANY($3::uuid[])"
 
+# Before a transfer goes to the inbox: the watched payments it could pay, read from the table
+# rather than the watcher's index (which may not know a payment made a moment ago).
+SELECT_OPEN_FOR_TRANSFER = SELECT_OPEN_PAYMENTS + """
+  AND (reference = ANY($3::text[])
+       OR (unique_amount AND recipient = $4 AND COALESCE(mint, '') = COALESCE($5, '')
+           AND amount_due = $6))
+"""
+
+# Oldest store first: when stores share a wallet, the first one owns its inbox entries.
 SELECT_WATCHED_ASSETS = """
-SELECT DISTINCT s.solana_recipient AS recipient, a.asset, a.mint
+SELECT s.id AS store_id, s.solana_recipient AS recipient, a.asset, a.mint,
+       s.solana_unique_amount AS by_amount
 FROM stores s JOIN store_assets a ON a.store_id = s.id
 WHERE a.chain = $1 AND a.enabled AND s.solana_recipient IS NOT NULL
+ORDER BY s.created_at, s.id, a.asset
 """
 
 SELECT_CURSOR = "SELECT cursor, slot FROM watch_cursors WHERE chain = $1 AND account = $2"
@@ -53,8 +68,20 @@ async def open_payments_among(conn: asyncpg.Connection, chain: str, watched: Seq
     return await conn.fetch(SELECT_OPEN_AMONG, chain, list(watched), list(payment_ids))
 
 
+async def open_payments_for_transfer(conn: asyncpg.Connection, chain: str,
+                                     watched: Sequence[str], references: Sequence[str],
+                                     wallet: str, mint: str | None,
+                                     amount: int) -> list[asyncpg.Record]:
+    """Those `open_payments` would return whose reference is among `references`, or that ask
+    exactly `amount` of `mint` at `wallet` as a unique amount."""
+    return await conn.fetch(SELECT_OPEN_FOR_TRANSFER, chain, list(watched), list(references),
+                            wallet, mint, amount)
+
+
 async def watched_assets(conn: asyncpg.Connection, chain: str) -> list[asyncpg.Record]:
-    """The (recipient, asset) pairs whose token accounts a recipient-based watcher follows."""
+    """Per store (oldest first) and accepted asset: the recipient whose account (the wallet,
+    or its token account for the asset) a recipient-based watcher follows, and whether the
+    store matches referenceless transfers by amount."""
     return await conn.fetch(SELECT_WATCHED_ASSETS, chain)
 
 

@@ -117,7 +117,7 @@ class TestChain:
     def remainder_request(self, payment_url: str, remaining: int, decimals: int) -> str | None:
         return payment_url.split("?")[0] + f"?amount={remaining}"
 
-    def pay_note(self) -> str | None:
+    def pay_note(self, payment: Mapping[str, Any]) -> str | None:
         return "Test coins only."
 
     def explorer_tx_url(self, tx: str) -> str | None:

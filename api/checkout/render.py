@@ -216,7 +216,7 @@ def _tx_request(pid: str, view: CheckoutView, asset: str, url: str) -> Html:
 def _pay_note(row: Mapping[str, Any], chains: ChainRegistry) -> str:
     network = f"Send {row['asset']} on {chains.display_name(row['chain'])} only."
     chain = chains.get(row["chain"])
-    extra = chain.pay_note() if chain is not None else None
+    extra = chain.pay_note(row) if chain is not None else None
     return f"{network} {extra}" if extra else network
 
 

@@ -57,6 +57,9 @@ def _add_stores(commands: argparse._SubParsersAction) -> None:
     update.add_argument("--payment-lifetime", type=int, metavar="SECONDS")
     update.add_argument("--accept-late-payments", choices=["yes", "no"])
     update.add_argument("--cfv", choices=["on", "off"], help="CFV discounts on or off")
+    update.add_argument("--solana-unique-amount", action=argparse.BooleanOptionalAction,
+                        help="make each Solana payment's amount unique, so a transfer without "
+                        "the reference (an exchange withdrawal) matches by its exact amount")
     _asset_option(update)
     update.add_argument("--remove-asset", action="append", default=[], metavar="SYMBOL")
     add_evm_command(sub)
@@ -166,6 +169,8 @@ def _update_changes(args: argparse.Namespace) -> dict[str, object]:
         changes["accept_late_payments"] = args.accept_late_payments == "yes"
     if args.cfv:
         changes["cfv_policy"] = {"enabled": args.cfv == "on"}
+    if args.solana_unique_amount is not None:
+        changes["solana_unique_amount"] = args.solana_unique_amount
     return changes
 
 

@@ -81,8 +81,9 @@ class ChainAdapter(Protocol):
         """The request for what is still missing, or None (the page shows address + amount)."""
         ...
 
-    def pay_note(self) -> str | None:
-        """An extra sentence for the checkout page on how (not) to pay on this chain."""
+    def pay_note(self, payment: Mapping[str, Any]) -> str | None:
+        """An extra sentence for the checkout page on how to pay this payment (its row) on this
+        chain: a unique-amount payment, for one, can be paid by a plain transfer."""
         ...
 
     def explorer_tx_url(self, tx: str) -> str | None: ...

@@ -150,6 +150,7 @@ def store_object(row: Row, assets: Sequence[Row], evm_chains: Sequence[Row]) -> 
         "confirmation_window_seconds": _seconds(row["confirmation_window"]),
         "accept_late_payments": row["accept_late_payments"], "cfv_policy": row["cfv_policy"],
         "allow_framing": row["allow_framing"],
+        "solana_unique_amount": row["solana_unique_amount"],
         "assets": [{"chain": a["chain"], "asset": a["asset"], "mint": a["mint"],
                     "decimals": a["decimals"]} for a in assets if a["enabled"]],
         "evm": {c["chain"]: {"mode": c["mode"], "xpub": c["xpub"], "address": c["address"],

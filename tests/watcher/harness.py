@@ -81,6 +81,17 @@ class Harness:
                 return rows
             await asyncio.sleep(0.05)
 
+    async def wait_row(self, query: str, *args: Any, seconds: float = 20) -> asyncpg.Record:
+        """Wait (bounded) until `query` finds a row, and return it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            row = await self.pool.fetchrow(query, *args)
+            if row is not None:
+                return row
+            assert loop.time() < deadline, f"timed out waiting for a row of {query}"
+            await asyncio.sleep(0.05)
+
     async def transfers(self, payment_id: str) -> list[asyncpg.Record]:
         return await self.pool.fetch("SELECT * FROM transfers WHERE payment_id = $1 "
                                      "ORDER BY id", uuid.UUID(payment_id))

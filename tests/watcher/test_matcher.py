@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import base58
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -17,8 +18,14 @@ from paywatch.core.solanapay import build_transfer_url
 from simnet.methods import Methods
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
-from watcher.solana.matcher import OpenPayment, match_transaction
+from watcher.solana.matcher import (
+    NOT_BY_AMOUNT,
+    OpenPayment,
+    WatchedAccount,
+    match_transaction,
+)
 
+WSOL = "So11111111111111111111111111111111111111112"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "solana"
 
 
@@ -114,15 +121,42 @@ async def test_failed_and_non_transfer_instructions_are_rejected(sim: SimnetServ
     assert odd.reject_reason == "the reference is on an instruction that is not a transfer"
 
 
+def _jsonize(parsed_ix: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """A jsonParsed instruction in the json form the matcher reads (the fixture's inner
+    spl-token transfer is parsed: its data is rebuilt from what the node parsed)."""
+    if "parsed" not in parsed_ix:
+        return {"programIdIndex": keys.index(parsed_ix["programId"]),
+                "accounts": [keys.index(a) for a in parsed_ix.get("accounts", [])],
+                "data": parsed_ix.get("data", "")}
+    info = parsed_ix["parsed"]["info"]
+    assert parsed_ix["parsed"]["type"] == "transfer"
+    data = b"\x03" + int(info["amount"]).to_bytes(8, "little")
+    return {"programIdIndex": keys.index(parsed_ix["programId"]),
+            "accounts": [keys.index(info[k]) for k in ("source", "destination", "authority")],
+            "data": base58.b58encode(data).decode(), "stackHeight": 2}
+
+
 def test_a_recorded_mainnet_transaction_without_references_matches_nothing() -> None:
     tx = json.loads((FIXTURES / "getBlock_jsonParsed_tx_with_spl_token_balances.json")
                     .read_text())
     keys = [k["pubkey"] for k in tx["transaction"]["message"]["accountKeys"]]
-    # the fixture is jsonParsed; turn its instructions into the json form the matcher reads
-    raw = {"meta": tx["meta"], "transaction": {"message": {"accountKeys": keys, "instructions": [
-        {"programIdIndex": keys.index(ix["programId"]),
-         "accounts": [keys.index(a) for a in ix.get("accounts", [])],
-         "data": ix.get("data", "")} for ix in tx["transaction"]["message"]["instructions"]]}}}
+    meta = dict(tx["meta"], innerInstructions=[
+        {"index": g["index"], "instructions": [_jsonize(ix, keys) for ix in g["instructions"]]}
+        for g in tx["meta"]["innerInstructions"]])
+    raw = {"meta": meta, "transaction": {"message": {"accountKeys": keys, "instructions": [
+        _jsonize(ix, keys) for ix in tx["transaction"]["message"]["instructions"]]}}}
     recipient = tx["meta"]["postTokenBalances"][0]["owner"]
     index = {recipient: None}
     assert match_transaction(raw, index.get) == []
+    # Its inner transfer goes into a token account of the wallet that signed it: the owner
+    # moving its own money is not incoming, even into a watched account.
+    info = tx["meta"]["innerInstructions"][0]["instructions"][0]["parsed"]["info"]
+    dest, authority = info["destination"], info["authority"]
+    own = WatchedAccount(authority, "wSOL", WSOL, "store", True)
+    assert match_transaction(raw, index.get, {dest: own}.get) == []
+    # Watched for another wallet, it is incoming, made inside a program, and in the inbox.
+    other = WatchedAccount(str(Keypair().pubkey()), "wSOL", WSOL, "store", False)
+    [inbox] = match_transaction(raw, index.get, {dest: other}.get)
+    assert (inbox.index, inbox.via_program, inbox.payment_id, inbox.store_id) == (
+        10_000, True, None, "store")
+    assert (inbox.amount, inbox.unmatched_reason) == (12_500, NOT_BY_AMOUNT)

@@ -76,7 +76,7 @@ async def test_underpaid_then_topped_up_and_overpaid(h: Harness) -> None:
     assert row["exception"] == "overpaid"
 
 
-async def test_wrong_payments_are_recorded_as_rejected(h: Harness) -> None:
+async def test_wrong_payments_are_rejected_or_wait_in_the_inbox(h: Harness) -> None:
     from solders.keypair import Keypair
 
     from paywatch.core.solanapay import build_transfer_url
@@ -98,11 +98,21 @@ async def test_wrong_payments_are_recorded_as_rejected(h: Harness) -> None:
     # all: it is not the store's account)
     stranger = Keypair().pubkey()
     await h.wallet.airdrop(stranger, 10**9)
-    for payment, reason in ((memo, "memo mismatch"), (wrong_mint, "wrong mint")):
-        rows = await h.wait_transfers(payment["id"])
-        assert [r["status"] for r in rows] == ["rejected"]
-        assert rows[0]["reject_reason"].startswith(reason)
+    # the wrong memo's money did arrive in the store's wallet: the inbox, naming the payment
+    inbox = await h.wait_row(
+        "SELECT * FROM transfers WHERE unmatched_reason LIKE 'memo mismatch%'")
+    assert inbox["payment_id"] is None
+    assert inbox["status"] in ("confirmed", "finalized")
+    assert memo["id"] in inbox["unmatched_reason"]
+    assert inbox["memo"] == "ORD-8"
+    assert inbox["amount"] == int(memo["amount_due"])
+    # the unknown token reached an account nobody watches: rejected against the payment
+    rows = await h.wait_transfers(wrong_mint["id"])
+    assert [r["status"] for r in rows] == ["rejected"]
+    assert rows[0]["reject_reason"].startswith("wrong mint")
+    for payment in (memo, wrong_mint):
         assert (await h.payment(payment["id"]))["status"] == "pending"
+        assert await h.transfers(payment["id"]) == ([] if payment is memo else rows)
 
 
 async def test_paid_after_expiry_is_paid_late(h: Harness) -> None:

@@ -20,8 +20,8 @@ from paywatch.core.evm import (
     remainder_uri,
     validate_xpub,
 )
-from paywatch.core.payments import PaymentAsk, shared_amount_range, unique_amount
-from paywatch.core.states import OPEN_PAYMENT, WATCHED_PAYMENT
+from paywatch.core.payments import PaymentAsk
+from paywatch.services.amounts import pick_unique_amount
 from watcher.evm.service import EvmWatcher
 
 # Names the checkout page shows for well-known chain names, unless the operator sets one.
@@ -105,18 +105,15 @@ class EvmAdapter:
             address = checksum(matching["address"])
             amount = await self._unique_amount(conn, address, values)
             # The quote keeps what pricing said; amount_due minus it is the uniqueness bump.
-            extra = {"amount_due": amount}
+            extra = {"amount_due": amount, "unique_amount": True}
         uri = eip681_uri(self.config.chain_id, address, amount, values["mint"])
         return {"recipient": address, "reference": None, "payment_url": uri,
                 "request_type": "eip681", "request_chain_id": self.config.chain_id, **extra}
 
     async def _unique_amount(self, conn: asyncpg.Connection, address: str,
                              values: Mapping[str, Any]) -> int:
-        low, high = shared_amount_range(values["amount_due"], values["decimals"])
-        taken = await db_evm.taken_shared_amounts(conn, self.name, address, values["mint"],
-                                                  low, high, open_statuses=OPEN_PAYMENT,
-                                                  watched_statuses=WATCHED_PAYMENT)
-        amount = unique_amount(values["amount_due"], values["decimals"], taken)
+        amount = await pick_unique_amount(conn, self.name, address, values["mint"],
+                                          values["amount_due"], values["decimals"])
         if amount is None:
             raise ChainInputError(503, "shared_address_full", "too many open payments of this "
                                   "amount on the shared address; try again later or use "
@@ -126,7 +123,7 @@ class EvmAdapter:
     def remainder_request(self, payment_url: str, remaining: int, decimals: int) -> str | None:
         return remainder_uri(payment_url, remaining)
 
-    def pay_note(self) -> str | None:
+    def pay_note(self, payment: Mapping[str, Any]) -> str | None:
         return None
 
     def explorer_tx_url(self, tx: str) -> str | None:

@@ -1,5 +1,7 @@
 """The Solana chain behind the one chain interface (paywatch.core.chains.ChainAdapter):
-Solana Pay transfer requests with a fresh reference key, and the Solana watcher."""
+Solana Pay transfer requests with a fresh reference key (and, for a store that opted in, an
+amount unique among its open payments to the same wallet and asset, so a transfer without the
+reference still matches), and the Solana watcher."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ import aiohttp
 import asyncpg
 
 from paywatch.core.chains import ChainInputError, Runnable
+from paywatch.core.money import format_units
 from paywatch.core.payments import PaymentAsk, new_reference
 from paywatch.core.solanapay import SolanaChain, UrlTooLong, build_transfer_url, remainder_url
 from paywatch.core.txrequest import TxRequestPlan
 from paywatch.core.validation import solana_address
+from paywatch.services.amounts import pick_unique_amount
 from watcher.solana import txrequest
 from watcher.solana.service import SolanaWatcher, WatcherConfig
 
@@ -66,23 +70,49 @@ class SolanaAdapter:
 
     async def plan_request(self, conn: asyncpg.Connection, store: Mapping[str, Any],
                            values: Mapping[str, Any], ask: PaymentAsk) -> dict[str, Any]:
-        reference = new_reference()
+        reference, amount = new_reference(), values["amount_due"]
+        extra: dict[str, Any] = {}
+        if store["solana_unique_amount"]:
+            amount = await self._unique_amount(conn, store["solana_recipient"], values)
+            # The quote keeps what pricing said; amount_due minus it is the uniqueness bump.
+            extra = {"amount_due": amount, "unique_amount": True}
         try:
             url = build_transfer_url(
-                recipient=store["solana_recipient"], amount_base_units=values["amount_due"],
+                recipient=store["solana_recipient"], amount_base_units=amount,
                 decimals=values["decimals"], spl_token=values["mint"], references=[reference],
                 label=ask.label, message=ask.message, memo=ask.memo)
         except UrlTooLong as exc:
             raise ChainInputError(422, "payment_url_too_long", str(exc),
                                   param=exc.field) from None
+        # A unique-amount payment keeps its reference: a wallet that attaches it matches by
+        # reference, an exchange withdrawal by the amount.
         return {"recipient": store["solana_recipient"], "reference": reference,
-                "payment_url": url, "request_type": "solana_pay", "request_chain_id": None}
+                "payment_url": url, "request_type": "solana_pay", "request_chain_id": None,
+                **extra}
+
+    async def _unique_amount(self, conn: asyncpg.Connection, recipient: str,
+                             values: Mapping[str, Any]) -> int:
+        amount = await pick_unique_amount(conn, self.name, recipient, values["mint"],
+                                          values["amount_due"], values["decimals"])
+        if amount is None:
+            raise ChainInputError(503, "unique_amounts_full", "too many open payments of this "
+                                  "amount to this wallet; try again later", type_="api_error")
+        return amount
 
     def remainder_request(self, payment_url: str, remaining: int, decimals: int) -> str | None:
         return remainder_url(payment_url, remaining, decimals)
 
-    def pay_note(self) -> str | None:
-        # A Solana Pay payment is matched by the reference key the request carries.
+    def pay_note(self, payment: Mapping[str, Any]) -> str | None:
+        if payment.get("unique_amount"):
+            # Matched by its exact amount when the transfer carries no reference.
+            amount = format_units(payment["amount_due"], payment["decimals"])
+            return (f"Paying from an exchange or typing the transfer by hand? Send exactly "
+                    f"{amount} {payment['asset']} to {payment['recipient']}, in one transfer: "
+                    "that exact amount is how your payment is recognised. From an exchange, "
+                    "make sure the full amount arrives (the withdrawal fee must not be taken "
+                    "from it).")
+        # Otherwise a Solana Pay payment is matched only by the reference key the request
+        # carries.
         return ("Pay with the code or the wallet button: a transfer typed in by hand to the "
                 "address cannot be matched to your order.")
 

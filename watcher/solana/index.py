@@ -1,4 +1,5 @@
-"""The in-memory index reference -> open payment, O(1) per account key of a transaction.
+"""The in-memory index reference -> open payment, O(1) per account key of a transaction, and
+(wallet, mint) -> amount -> unique-amount payment, O(1) per referenceless transfer.
 
 Loaded from the database at start; kept current from `paywatch_payments` notifications (any
 process may create or close a payment) and fully reloaded every `resync_s`, so a lost
@@ -16,7 +17,7 @@ import asyncpg
 
 from db import listen, watch
 from paywatch.core.metrics import OPEN_PAYMENTS
-from paywatch.core.states import WATCHED_PAYMENT
+from paywatch.core.states import OPEN_PAYMENT, WATCHED_PAYMENT
 from watcher.solana.matcher import OpenPayment
 
 log = logging.getLogger("paywatch.watcher.solana.index")
@@ -29,7 +30,10 @@ def _open(row: asyncpg.Record) -> OpenPayment:
     mint = row["mint"]
     return OpenPayment(row["id"], row["reference"], sys.intern(row["recipient"]),
                        sys.intern(row["asset"]), sys.intern(mint) if mint else None,
-                       row["memo"])
+                       row["memo"], row["unique_due"])
+
+
+AmountKey = tuple[str, str | None]  # (wallet, mint or None for SOL)
 
 
 class ReferenceIndex:
@@ -39,11 +43,35 @@ class ReferenceIndex:
         # payment id -> reference: a closed payment leaves the index in O(1), not by a scan of
         # every open payment (with 1M open, a scan per confirmation stalled the watcher)
         self.by_id: dict[Any, str] = {}
+        # unique-amount payments: (wallet, mint) -> amount -> payment. Nested, so a payment
+        # costs one int-keyed entry, not a tuple key of its own (bench/scale.py memory).
+        self.by_amount: dict[AmountKey, dict[int, OpenPayment]] = {}
         # payments announced by a notification and not re-read yet
         self._changed: set[uuid.UUID] = set()
 
     def lookup(self, key: str) -> OpenPayment | None:
         return self.by_reference.get(key)
+
+    def lookup_amount(self, wallet: str, mint: str | None, amount: int) -> OpenPayment | None:
+        """The watched unique-amount payment to `wallet` of that asset asking exactly
+        `amount`."""
+        return self.by_amount.get((wallet, mint), {}).get(amount)
+
+    def _add_amount(self, payment: OpenPayment, is_open: bool) -> None:
+        """Amounts are unique among watched payments (db/payments.taken_unique_amounts); should
+        two ever share one, the open payment wins over an expired one (EVM's OPEN_FIRST)."""
+        if payment.amount is None:
+            return
+        amounts = self.by_amount.setdefault((payment.recipient, payment.mint), {})
+        if is_open or payment.amount not in amounts:
+            amounts[payment.amount] = payment
+
+    def _drop_amount(self, payment: OpenPayment) -> None:
+        if payment.amount is None:
+            return
+        amounts = self.by_amount.get((payment.recipient, payment.mint), {})
+        if amounts.get(payment.amount) is payment:
+            del amounts[payment.amount]
 
     def __len__(self) -> int:
         return len(self.by_reference)
@@ -59,6 +87,32 @@ class ReferenceIndex:
         rows = await watch.open_payments(conn, CHAIN, WATCHED_PAYMENT)
         self.by_reference = {r["reference"]: _open(r) for r in rows}
         self.by_id = {p.id: ref for ref, p in self.by_reference.items()}
+        self.by_amount = {}
+        for row in rows:
+            if row["unique_due"] is not None:
+                self._add_amount(self.by_reference[row["reference"]],
+                                 row["status"] in OPEN_PAYMENT)
+        OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
+
+    async def learn(self, conn: asyncpg.Connection, references: list[str], wallet: str,
+                    mint: str | None, amount: int) -> bool:
+        """Index the watched payments a transfer could pay (by one of `references`, or as the
+        unique amount `amount` of `mint` at `wallet`) straight from the table: a payment made a
+        moment ago may not have reached the index yet. True when one was new to it."""
+        rows = await watch.open_payments_for_transfer(conn, CHAIN, WATCHED_PAYMENT, references,
+                                                      wallet, mint, amount)
+        fresh = [r for r in rows if r["reference"] not in self.by_reference]
+        self._index_rows(fresh)
+        return bool(fresh)
+
+    def _index_rows(self, rows: list[asyncpg.Record]) -> None:
+        for row in rows:
+            old = self.by_reference.get(row["reference"])
+            if old is not None:
+                self._drop_amount(old)
+            payment = self.by_reference[row["reference"]] = _open(row)
+            self.by_id[row["id"]] = row["reference"]
+            self._add_amount(payment, row["status"] in OPEN_PAYMENT)
         OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
 
     async def follow(self, resync_s: float) -> None:
@@ -87,11 +141,11 @@ class ReferenceIndex:
         if not ids:  # a reload in between took them
             return
         rows = await watch.open_payments_among(conn, CHAIN, WATCHED_PAYMENT, list(ids))
-        for row in rows:
-            self.by_reference[row["reference"]] = _open(row)
-            self.by_id[row["id"]] = row["reference"]
+        self._index_rows(rows)
         for payment_id in ids.difference(r["id"] for r in rows):
             ref = self.by_id.pop(payment_id, None)
             if ref is not None:
-                self.by_reference.pop(ref, None)
+                gone = self.by_reference.pop(ref, None)
+                if gone is not None:
+                    self._drop_amount(gone)
         OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))

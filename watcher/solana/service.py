@@ -1,6 +1,8 @@
 """The Solana watcher: notifications and backfill feed one bounded queue of signatures; workers
-fetch each transaction (bounded by the RPC pool), match it against the reference index, and
-record transfers and settle payments in one database transaction; a tracker follows recorded
+fetch each transaction (bounded by the RPC pool), match it against the reference index and the
+unique amounts of the watched accounts, and record transfers (matched ones, and those into a
+watched account that pay nothing: the store's inbox) and settle payments in one database
+transaction; a tracker follows recorded
 transfers to `finalized` (or reverts them) with batched getSignatureStatuses, and a
 reconciliation pass looks references up directly for payments about to expire.
 
@@ -30,7 +32,7 @@ from watcher.rpc import RpcError, RpcPool, RpcUnavailable
 from watcher.solana import answers
 from watcher.solana.accounts import watched_accounts
 from watcher.solana.index import ReferenceIndex
-from watcher.solana.matcher import Finding, match_transaction
+from watcher.solana.matcher import Finding, WatchedAccount, account_keys, match_transaction
 from watcher.solana.stream import LogStream
 
 log = logging.getLogger("paywatch.watcher.solana")
@@ -62,6 +64,10 @@ class SolanaWatcher:
         self.change = Change(ACTOR, public_url)  # how its payment events link to checkout
         self.rpc = RpcPool(config.rpc_urls, session)
         self.index = ReferenceIndex(pool)
+        # account -> what it is (whose wallet, which asset, which store's inbox). The stream
+        # subscribes to every one of them (logsSubscribe mentions) and backfills each, so a
+        # transfer without any reference of ours is fetched too.
+        self.watched: dict[str, WatchedAccount] = {}
         self.queue: asyncio.Queue[str] = asyncio.Queue(config.queue_size)
         # Recently processed signatures, to skip repeats: True if the transaction matched a
         # payment. One that matched nothing may match once the index learns of a payment late
@@ -89,7 +95,8 @@ class SolanaWatcher:
     async def refresh_accounts(self) -> None:
         async with self.pool.acquire() as conn:
             assets = await watch.watched_assets(conn, CHAIN)
-        self.stream.accounts = await watched_accounts(assets, self.rpc)
+        self.watched = await watched_accounts(assets, self.rpc)
+        self.stream.accounts = set(self.watched)
 
     # ----- signatures in ------------------------------------------------------------------
 
@@ -136,7 +143,9 @@ class SolanaWatcher:
                 break
             before = page[-1]["signature"]
         for item in reversed(newest):
-            await self.process(item["signature"])
+            # An account's first backfill reads history from before paywatch watched it: what
+            # pays a payment counts, but older money is not news for the inbox.
+            await self.process(item["signature"], inbox=until is not None)
         if newest:
             async with self.pool.acquire() as conn:
                 await watch.save_cursor(conn, CHAIN, account, newest[0]["signature"],
@@ -158,16 +167,40 @@ class SolanaWatcher:
 
     # ----- one transaction --------------------------------------------------------------
 
-    async def process(self, signature: str, *, recheck_unmatched: bool = False) -> None:
+    async def process(self, signature: str, *, recheck_unmatched: bool = False,
+                      inbox: bool = True) -> None:
         if self.done.get(signature, False) or (signature in self.done and not recheck_unmatched):
             return
         tx = await self._fetch(signature)
         if tx is None:
             return  # not visible at `confirmed` yet: the tracker or a backfill brings it back
-        findings = match_transaction(tx, self.index.lookup)
-        if findings:
-            await self._record(signature, tx, findings)
-        self._remember(signature, bool(findings))
+        findings = self._match(tx)
+        if any(f.unmatched_reason for f in findings) and await self._learn(tx, findings):
+            findings = self._match(tx)
+        kept = [f for f in findings if inbox or not f.unmatched_reason]
+        if kept:
+            await self._record(signature, tx, kept)
+        if len(kept) == len(findings):
+            self._remember(signature, bool(findings))
+        # else: left unremembered, so its notification (if it is new after all) records it
+
+    def _match(self, tx: dict[str, Any]) -> list[Finding]:
+        return match_transaction(tx, self.index.lookup, self.watched.get,
+                                 self.index.lookup_amount)
+
+    async def _learn(self, tx: dict[str, Any], findings: list[Finding]) -> bool:
+        """Before money goes to the inbox, ask the table (not the index, which may lag behind a
+        payment made a moment ago) whether a watched payment has one of the transaction's keys
+        as its reference, or asks that unique amount. True when the index learned one."""
+        keys = account_keys(tx)
+        learned = False
+        async with self.pool.acquire() as conn:
+            for f in findings:
+                account = self.watched.get(f.recipient)
+                if f.unmatched_reason and account is not None:
+                    learned |= await self.index.learn(conn, keys, account.wallet, account.mint,
+                                                      f.sent)
+        return learned
 
     async def _fetch(self, signature: str) -> dict[str, Any] | None:
         for delay in (0, 0.2, 0.5, 1.0):
@@ -195,10 +228,11 @@ class SolanaWatcher:
                     "chain": CHAIN, "tx_id": signature, "index": f.index,
                     "payment_id": f.payment_id, "asset": f.asset, "mint": f.mint,
                     "sender": f.sender, "recipient": f.recipient, "amount": f.amount,
-                    "slot": tx.get("slot"), "block_time": when,
+                    "memo": f.memo, "slot": tx.get("slot"), "block_time": when,
                     "status": "rejected" if f.reject_reason else "confirmed",
-                    "reject_reason": f.reject_reason,
-                    "matched_by": None if f.reject_reason else "reference"})
+                    "reject_reason": f.reject_reason, "matched_by": f.matched_by,
+                    "via_program": f.via_program, "store_id": f.store_id,
+                    "unmatched_reason": f.unmatched_reason})
                 if inserted and f.payment_id is not None and not f.reject_reason:
                     touched.add(f.payment_id)
             for payment_id in touched:
