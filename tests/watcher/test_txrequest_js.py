@@ -147,6 +147,7 @@ async def test_official_wallet_pays_transaction_requests(h: Harness, tmp_path: P
         [transfer] = await h.transfers(payment["id"])
         assert transfer["tx_id"] == paid["signature"]
         assert transfer["sender"] == account
+        assert transfer["matched_by"] == "transaction_request"
     programs = [paid["programs"] for paid in result["paid"]]
     budget, memo = "ComputeBudget111111111111111111111111111111", \
         "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"

@@ -26,7 +26,7 @@ from db import watch
 from db.pool import DATABASE_ERRORS
 from paywatch.core.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG
 from paywatch.services import transfers
-from paywatch.services.payments import Change, resettle
+from paywatch.services.payments import Change, reference_match, resettle
 from watcher.health import HealthStamp
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
 from watcher.solana import answers
@@ -224,13 +224,16 @@ class SolanaWatcher:
         async with self.pool.acquire() as conn, conn.transaction():
             touched = set()
             for f in findings:
+                matched_by = f.matched_by
+                if matched_by == "reference":  # or the Transaction Request's own payer paid
+                    matched_by = await reference_match(conn, f.payment_id, f.sender)
                 inserted = await transfers.record(conn, {
                     "chain": CHAIN, "tx_id": signature, "index": f.index,
                     "payment_id": f.payment_id, "asset": f.asset, "mint": f.mint,
                     "sender": f.sender, "recipient": f.recipient, "amount": f.amount,
                     "memo": f.memo, "slot": tx.get("slot"), "block_time": when,
                     "status": "rejected" if f.reject_reason else "confirmed",
-                    "reject_reason": f.reject_reason, "matched_by": f.matched_by,
+                    "reject_reason": f.reject_reason, "matched_by": matched_by,
                     "via_program": f.via_program, "store_id": f.store_id,
                     "unmatched_reason": f.unmatched_reason})
                 if inserted and f.payment_id is not None and not f.reject_reason:
