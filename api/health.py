@@ -34,7 +34,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     chains: dict[str, ChainReport] = {}
     try:
-        ok, reason, chains = await asyncio.wait_for(_check(request), READY_TIMEOUT_S)
+        async with asyncio.timeout(READY_TIMEOUT_S):  # not wait_for: see db/listen.py
+            ok, reason, chains = await _check(request)
     except (TimeoutError, OSError, Exception) as exc:
         ok, reason = False, f"database unreachable: {type(exc).__name__}: {exc}".strip()
     READY.set(1 if ok else 0)

@@ -83,8 +83,11 @@ async def _session(pool: asyncpg.Pool, channel: str, *, reload: Work, changed: W
         await reload(conn)  # whatever changed while nobody was listening
         due = loop.time() + every_s
         while not done() and not conn.is_closed():
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for drops a cancel that meets
+            # the wake-up, and the loop outlived its owner (tests/test_listen.py).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), max(0.0, due - loop.time()))
+                async with asyncio.timeout(max(0.0, due - loop.time())):
+                    await wake.wait()
             if done() or conn.is_closed():
                 return
             # Cleared before the work, so a notification that arrives during it wakes the next

@@ -211,7 +211,8 @@ async def _live_checkout(http: aiohttp.ClientSession, api: str, auth: dict[str, 
           f"  the simnet wallet pays it in {LIVE_PAY_DELAY_S:.0f} s; the page turns to "
           f"confirmed by itself.", flush=True)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), LIVE_PAY_DELAY_S)
+        async with asyncio.timeout(LIVE_PAY_DELAY_S):  # not wait_for: see db/listen.py
+            await stop.wait()
     if stop.is_set():
         return
     await wallet.pay(payment["payment_request"]["url"])

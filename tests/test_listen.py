@@ -129,3 +129,28 @@ async def test_a_dropped_connection_is_replaced_and_everything_reloaded(
         await pool.execute(f"NOTIFY {CHANNEL}, 'b'")
         await until(lambda: rec.applied == ["b"], "a change after reconnecting")
     await assert_given_back_clean(one_connection)
+
+
+async def test_a_cancel_that_meets_a_notification_is_not_lost(
+        one_connection: asyncpg.Pool, pool: asyncpg.Pool) -> None:
+    """The shutdown hang of `paywatch run` during a burst of payments: the loop was cancelled in
+    the same instant a notification woke it. Python 3.11's asyncio.wait_for then returns the
+    wake-up and drops the cancel, and the loop listened on after its watcher had stopped, so the
+    process never exited. Here the cancel is queued by the notification itself, just ahead of
+    the wake-up, which is that instant every time."""
+    rec = Recorder()
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task[None]] = []
+
+    def cancel_then_wake(payload: str) -> bool:
+        loop.call_soon(tasks[0].cancel)
+        return True
+
+    rec.on_notify = cancel_then_wake  # type: ignore[method-assign]
+    async with running(one_connection, rec) as task:
+        tasks.append(task)
+        await until(lambda: rec.reloads == 1, "the first reload")
+        await pool.execute(f"NOTIFY {CHANNEL}, 'a'")
+        await until(task.done, "the cancelled loop to end", seconds=BOUND_S)
+        assert task.cancelled()
+    await assert_given_back_clean(one_connection)

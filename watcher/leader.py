@@ -55,10 +55,14 @@ async def _wait_for_lock(conn: asyncpg.Connection, key: int, wait_s: float) -> N
     """Block on the lock on this session until it is ours. The bounded wait is cancelled
     server-side when it runs out, and the session is checked and reused."""
     while True:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that meets the
+        # query's answer, and a cancelled standby would take the lead and run on.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(conn.fetchval(queries.ADVISORY_LOCK, key), wait_s)
+            async with asyncio.timeout(wait_s):
+                await conn.fetchval(queries.ADVISORY_LOCK, key)
             return
-        await asyncio.wait_for(conn.fetchval(queries.PING), wait_s)
+        async with asyncio.timeout(wait_s):
+            await conn.fetchval(queries.PING)
 
 
 async def _while_holding(conn: asyncpg.Connection,
@@ -72,7 +76,8 @@ async def _while_holding(conn: asyncpg.Connection,
             if done:
                 task.result()
                 return
-            await asyncio.wait_for(conn.fetchval(queries.PING), check_s)
+            async with asyncio.timeout(check_s):  # not wait_for: see _wait_for_lock
+                await conn.fetchval(queries.PING)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -59,7 +59,8 @@ class Mailbox:
     async def wait(self, seconds: float) -> None:
         """Return when something was put or the hub closed, or after `seconds`."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: see db/listen.py
+                await self._changed.wait()
         self._changed.clear()
 
 

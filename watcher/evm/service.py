@@ -120,7 +120,10 @@ class EvmWatcher:
                 await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.chain.poll_seconds)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that
+                # meets a wake-up, and the watcher would outlive its shutdown
+                async with asyncio.timeout(self.chain.poll_seconds):
+                    await self.wake.wait()
 
     # ----- one round ----------------------------------------------------------------------
 
