@@ -22,8 +22,6 @@ ChainName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,12}$")]
 Confirmations = int | Literal["safe", "finalized"]
 MATCH_MODES = ("deposit_address", "shared_address")
-# shared_address: how many base units an amount may be raised to make it unique.
-MAX_AMOUNT_BUMP = 10_000
 
 
 class InvalidAddress(ValueError):

@@ -12,9 +12,6 @@ from typing import Any
 
 from solders.keypair import Keypair
 
-from paywatch.core.evm import MAX_AMOUNT_BUMP
-from paywatch.core.solanapay import build_transfer_url
-
 
 @dataclass(frozen=True)
 class PaymentAsk:
@@ -47,14 +44,9 @@ def clocks(store: Any, now: datetime, expires_in: int | None) -> tuple[datetime,
     return expires_at, expires_at + store["monitoring_window"]
 
 
-def solana_pay_url(store: Any, asset: Any, amount_due: int, reference: str,
-                   ask: PaymentAsk) -> str:
-    """Raises solanapay's error when the URL would break the spec's 2048-character limit."""
-    return build_transfer_url(
-        recipient=store["solana_recipient"], amount_base_units=amount_due,
-        decimals=asset["decimals"], spl_token=asset["mint"], references=[reference],
-        label=ask.label, message=ask.message, memo=ask.memo,
-    )
+# How many amounts a unique-amount payment may take above its price (steps of 1e-8 coin): at most
+# 0.0001 of the coin more than the price, and room for 10,000 open payments asking the same.
+MAX_AMOUNT_BUMP = 10_000
 
 
 def shared_amount_step(decimals: int) -> int:
