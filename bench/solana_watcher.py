@@ -24,8 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -35,6 +37,9 @@ from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
+
+# Run as a script (`.venv/bin/python bench/X.py`): the project root is not on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.app import build_app
 from bench.common import admin_server, database
