@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import aiohttp
 import asyncpg
@@ -23,9 +24,13 @@ from simnet.wallet import Wallet
 from tests.conftest import free_port, make_store
 from tests.watcher.harness import Harness, harness
 
-MODE = web.AppKey("mode", str)
-SEEN = web.AppKey("seen", list[str])
-URL = web.AppKey("url", str)
+
+@dataclass
+class Primary:
+    """What the flaky endpoint does now (the test switches it) and what it was asked in."""
+    url: str = ""
+    mode: str = "healthy"
+    seen: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -36,17 +41,16 @@ async def h(sim: SimnetServer, pool: asyncpg.Pool, api: TestClient,
 
 
 @asynccontextmanager
-async def flaky_primary(upstream: str) -> AsyncIterator[web.Application]:
+async def flaky_primary(upstream: str) -> AsyncIterator[Primary]:
     """An RPC endpoint in front of simnet whose behaviour the test switches: healthy (forwards),
     slow (answers after the client's timeout), failing (HTTP 503), garbage (200, not JSON)."""
-    app = web.Application()
-    app[MODE], app[SEEN] = "healthy", []
+    app, primary = web.Application(), Primary()
     session = aiohttp.ClientSession()
 
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        request.app[SEEN].append(request.app[MODE])
-        mode = request.app[MODE]
+        primary.seen.append(primary.mode)
+        mode = primary.mode
         if mode == "slow":
             await asyncio.sleep(3)
         elif mode == "failing":
@@ -63,9 +67,9 @@ async def flaky_primary(upstream: str) -> AsyncIterator[web.Application]:
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    app[URL] = f"http://127.0.0.1:{port}/"
+    primary.url = f"http://127.0.0.1:{port}/"
     try:
-        yield app
+        yield primary
     finally:
         await runner.cleanup()
         await session.close()
@@ -74,20 +78,20 @@ async def flaky_primary(upstream: str) -> AsyncIterator[web.Application]:
 @pytest.mark.parametrize("fault", ["slow", "failing", "garbage"])
 async def test_primary_rpc_fault_fails_over_then_recovers(h: Harness, fault: str) -> None:
     async with flaky_primary(h.sim.rpc_url) as primary:
-        watcher = await h.start_watcher([primary[URL], h.sim.rpc_url])
+        watcher = await h.start_watcher([primary.url, h.sim.rpc_url])
         watcher.rpc.timeout = aiohttp.ClientTimeout(total=1.0)
         watcher.rpc.cooldown_s = 1.0  # so recovery is seen within the test
-        primary[MODE] = fault
+        primary.mode = fault
         during = await h.create("30")
         await h.wallet.pay(during["payment_request"]["url"])
         await h.wait_for(during["id"], "confirmed")
-        assert fault in primary[SEEN]  # the primary was asked, and the secondary answered
-        primary[MODE] = "healthy"
-        primary[SEEN].clear()
+        assert fault in primary.seen  # the primary was asked, and the secondary answered
+        primary.mode = "healthy"
+        primary.seen.clear()
         after = await h.create("31")
         await h.wallet.pay(after["payment_request"]["url"])
         await h.wait_for(after["id"], "confirmed")
-        await _until(lambda: "healthy" in primary[SEEN], "the primary to be used again")
+        await _until(lambda: "healthy" in primary.seen, "the primary to be used again")
 
 
 async def _until(check: object, what: str, seconds: float = 20) -> None:
