@@ -58,14 +58,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                    if k.lower() not in ("content-type", "content-length")}
         return ApiError(exc.status, code, exc.reason, headers=headers).response()
     except UNAVAILABLE_ERRORS as exc:
-        # An outage, not a bug: one line without a traceback (the message may name hosts).
-        log.warning("database unavailable", extra={"method": request.method,
-                                                   "path": request.path,
-                                                   "error": type(exc).__name__})
-        return ApiError(503, "database_unavailable",
-                        "the database is unavailable; retry later",
-                        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)}).response()
+        return database_unavailable(request, exc).response()
     except Exception:
         log.exception("unhandled error", extra={"method": request.method, "path": request.path})
         return ApiError(500, "internal_error", "internal error; see the server log",
                         type_="api_error").response()
+
+
+def database_unavailable(request: web.Request, exc: BaseException) -> ApiError:
+    """An outage, not a bug: a 503 with Retry-After, and one log line without a traceback (the
+    message may name hosts)."""
+    log.warning("database unavailable", extra={"method": request.method, "path": request.path,
+                                               "error": type(exc).__name__})
+    return ApiError(503, "database_unavailable", "the database is unavailable; retry later",
+                    headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})

@@ -32,11 +32,12 @@ from aiohttp import web
 from api.body import read_body
 from api.checkout import render
 from api.checkout.routes import client_address
-from api.errors import ApiError
+from api.errors import ApiError, database_unavailable
 from api.keys import CHAINS, DB_POOL, SETTINGS
 from api.ratelimit import RateLimiter
 from db import checkout as db_checkout
 from db import payments as db_payments
+from db.pool import UNAVAILABLE_ERRORS
 from paywatch.core import txrequest
 from paywatch.core.chains import ChainUnavailable, TransactionRequests
 from paywatch.core.txrequest import NotPayable, TxRequestPlan
@@ -76,6 +77,8 @@ async def transaction_request(request: web.Request) -> web.StreamResponse:
         return await handler(request)
     except ApiError as exc:
         return spec_error(exc)
+    except UNAVAILABLE_ERRORS as exc:  # the middleware's 503 would lack the spec's shape
+        return spec_error(database_unavailable(request, exc))
     except web.HTTPException as exc:  # aiohttp's own refusals, such as a body over the limit
         if exc.status < 400:
             raise

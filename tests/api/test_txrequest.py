@@ -16,6 +16,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 from spl.token.instructions import get_associated_token_address
 
+from db.pool import create_pool
 from simnet.server import SimnetServer
 from tests.conftest import RECIPIENT, USDC_MINT, api_client, free_port, make_store
 
@@ -261,3 +262,17 @@ async def test_many_requests_from_one_address_are_limited(sim: SimnetServer,
         resp = await client.get(link(payment))
         assert "too many transaction requests" in await spec_error(resp, 429)
         assert int(resp.headers["Retry-After"]) > 0
+
+
+async def test_an_unavailable_database_answers_the_spec_error_with_retry_after() -> None:
+    """A wallet in a browser must be able to read why (CORS) and when to come back."""
+    pool = await create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", min_size=0)
+    try:
+        async with api_client(pool, public_url=PUBLIC) as client:
+            for method in ("GET", "POST"):
+                resp = await client.request(method, link({"id": str(uuid.uuid4())}),
+                                            json={"account": str(Keypair().pubkey())})
+                assert "retry" in await spec_error(resp, 503)
+                assert int(resp.headers["Retry-After"]) > 0
+    finally:
+        await pool.close()
