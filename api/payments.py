@@ -77,6 +77,8 @@ async def create_payment(request: web.Request) -> web.Response:
                      str(body.redirect_url) if body.redirect_url else None, body.metadata)
     async with request.app[DB_POOL].acquire() as conn:
         store = await stores.store_by_id(conn, store_id)
+        if store is None:  # the key outlived its store (a store is never deleted today)
+            raise ApiError(404, "resource_missing", "no such store")
         await chain.check_payable(conn, store, ask)
         asset = await _accepted_asset(conn, store, body)
         amount, currency, order_id = await _amount_to_pay(conn, store_id, body)

@@ -137,7 +137,7 @@ class StoreFields(RequestModel):
 
 class StoreCreate(StoreFields):
     slug: Slug
-    name: Annotated[str, Field(min_length=1, max_length=200)]  # type: ignore[assignment]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class AssetOut(ResponseModel):

@@ -38,12 +38,13 @@ EventType = Literal[
     "order.created", "order.paid", "order.cancelled", "order.fulfilled",
     "transfer.unmatched", "transfer.assigned", "transfer.dismissed",
     "webhook_endpoint.disabled"]
+EVERY_EVENT: tuple[EventType, ...] = ("*",)  # an endpoint's default subscription
 
 
 class EndpointCreate(RequestModel):
     url: Annotated[str, Field(min_length=10, max_length=2048, pattern=r"^https?://")]
     event_types: Annotated[list[EventType], Field(min_length=1, max_length=20)] = Field(
-        default_factory=lambda: ["*"])
+        default_factory=lambda: list(EVERY_EVENT))
     description: Annotated[str, Field(max_length=500)] | None = None
 
 

@@ -80,7 +80,7 @@ def measured(name: str, job: Callable[[], Awaitable[Any]],
             JOB_RUNS.labels(name, "ok").inc()
         finally:
             JOB_DURATION.labels(name).observe(time.perf_counter() - started)
-            running.discard(task)  # type: ignore[arg-type]
+            running.discard(task)
 
     run.__name__ = name
     return run

@@ -8,6 +8,7 @@ from typing import Any
 
 import base58
 from solders.account import Account
+from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
@@ -84,6 +85,8 @@ def _parsed_message(record: TxRecord) -> dict[str, Any]:
 
 
 def _lookups(tx: VersionedTransaction) -> list[dict[str, Any]]:
+    if not isinstance(tx.message, MessageV0):  # a legacy message loads no tables
+        return []
     return [{"accountKey": str(lookup.account_key),
              "writableIndexes": list(bytes(lookup.writable_indexes)),
              "readonlyIndexes": list(bytes(lookup.readonly_indexes))}

@@ -10,8 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -24,7 +23,7 @@ WAIT_S = 30.0
 DATABASE_LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-async def lead(dsn: str, chain: str, run: Callable[[], Coroutine[Any, Any, None]],
+async def lead(dsn: str, chain: str, run: Callable[[], Awaitable[None]],
                retry_s: float = 2.0, wait_s: float = WAIT_S) -> None:
     key = queries.watcher_lock_key(chain)
     failures = 0
@@ -66,10 +65,10 @@ async def _wait_for_lock(conn: asyncpg.Connection, key: int, wait_s: float) -> N
 
 
 async def _while_holding(conn: asyncpg.Connection,
-                         run: Callable[[], Coroutine[Any, Any, None]],
+                         run: Callable[[], Awaitable[None]],
                          check_s: float) -> None:
     """Run the watcher; stop it the moment the lock's session stops answering."""
-    task = asyncio.create_task(run())
+    task = asyncio.ensure_future(run())  # the chain adapter's Runnable: any awaitable
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=check_s)

@@ -76,7 +76,7 @@ def checkout_view(row: Mapping[str, Any], now: datetime, chains: ChainRegistry) 
     seconds_left = max(0, int((row["expires_at"] - now).total_seconds()))
     received = format_units(row["amount_received"], row["decimals"])
     store = row["store_name"]
-    base = {"seconds_left": seconds_left, "received": received, "pay_amount": "",
+    base: dict[str, Any] = {"seconds_left": seconds_left, "received": received, "pay_amount": "",
             "pay_url": None, "redirect_url": None, "payable": False,
             "open": status in OPEN_PAYMENT,
             "final": status in FINAL_STATUSES or (status == "expired"
