@@ -277,7 +277,7 @@ CREATE TABLE public.orders (
     cancelled_at timestamp with time zone,
     CONSTRAINT orders_check CHECK (((total)::numeric = (((subtotal)::numeric + (shipping)::numeric) + (tax)::numeric))),
     CONSTRAINT orders_check1 CHECK (((status = 'paid'::text) <= (paid_at IS NOT NULL))),
-    CONSTRAINT orders_status_check CHECK ((status = ANY (ARRAY['pending_payment'::text, 'paid'::text, 'fulfilled'::text, 'shipped'::text, 'delivered'::text, 'cancelled'::text, 'refunded'::text])))
+    CONSTRAINT orders_status_check CHECK ((status = ANY (ARRAY['pending_payment'::text, 'paid'::text, 'fulfilled'::text, 'shipped'::text, 'delivered'::text, 'cancelled'::text, 'refunded'::text, 'partially_refunded'::text])))
 );
 
 --
@@ -330,6 +330,7 @@ CREATE TABLE public.payments (
     request_chain_id bigint,
     unique_amount boolean DEFAULT false NOT NULL,
     payer text,
+    amount_refunded public.base_units DEFAULT 0 NOT NULL,
     CONSTRAINT payments_amount_due_check CHECK (((amount_due)::numeric > (0)::numeric)),
     CONSTRAINT payments_chain_check CHECK ((chain ~ '^[a-z0-9][a-z0-9_-]{0,31}$'::text)),
     CONSTRAINT payments_check CHECK (((fiat_amount_due)::numeric <= (fiat_amount)::numeric)),
@@ -350,6 +351,50 @@ CREATE TABLE public.payments (
     CONSTRAINT payments_required_commitment_check CHECK ((required_commitment = ANY (ARRAY['confirmed'::text, 'finalized'::text]))),
     CONSTRAINT payments_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'detected'::text, 'confirmed'::text, 'expired'::text, 'invalid'::text, 'cancelled'::text]))),
     CONSTRAINT payments_valuation_status_check CHECK ((valuation_status = ANY (ARRAY['undervalued'::text, 'fair'::text, 'overvalued'::text])))
+);
+
+--
+-- Name: refunds; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.refunds (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    store_id uuid NOT NULL,
+    payment_id uuid NOT NULL,
+    order_id uuid,
+    chain text NOT NULL,
+    asset text NOT NULL,
+    mint text,
+    decimals smallint NOT NULL,
+    amount public.base_units NOT NULL,
+    currency public.currency_code NOT NULL,
+    fiat_amount public.fiat_amount NOT NULL,
+    rate text NOT NULL,
+    price numeric(38,18) NOT NULL,
+    price_source text NOT NULL,
+    source text NOT NULL,
+    destination text NOT NULL,
+    destination_from text NOT NULL,
+    reference text,
+    request_type text NOT NULL,
+    request_chain_id bigint,
+    payment_url text NOT NULL,
+    reason text,
+    status text DEFAULT 'pending'::text NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    confirmed_at timestamp with time zone,
+    closed_at timestamp with time zone,
+    CONSTRAINT refunds_amount_check CHECK (((amount)::numeric > (0)::numeric)),
+    CONSTRAINT refunds_check CHECK (((status = 'confirmed'::text) <= (confirmed_at IS NOT NULL))),
+    CONSTRAINT refunds_check1 CHECK ((expires_at > created_at)),
+    CONSTRAINT refunds_destination_from_check CHECK ((destination_from = ANY (ARRAY['given'::text, 'payer'::text, 'sender'::text]))),
+    CONSTRAINT refunds_price_check CHECK ((price > (0)::numeric)),
+    CONSTRAINT refunds_rate_check CHECK ((rate = ANY (ARRAY['quote'::text, 'market'::text]))),
+    CONSTRAINT refunds_reason_check CHECK ((length(reason) <= 500)),
+    CONSTRAINT refunds_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'confirmed'::text, 'expired'::text, 'cancelled'::text])))
 );
 
 --
@@ -468,7 +513,16 @@ CREATE TABLE public.transfers (
     resolved_at timestamp with time zone,
     resolved_by text,
     resolution_note text,
+    direction text DEFAULT 'in'::text NOT NULL,
+    refund_id uuid,
+    currency public.currency_code,
+    fiat_at_quote public.fiat_amount,
+    market_price numeric(38,18),
+    market_price_source text,
+    market_price_at timestamp with time zone,
+    fiat_at_confirmation public.fiat_amount,
     CONSTRAINT transfers_check CHECK (((status = 'rejected'::text) = (reject_reason IS NOT NULL))),
+    CONSTRAINT transfers_direction_check CHECK ((direction = ANY (ARRAY['in'::text, 'out'::text]))),
     CONSTRAINT transfers_index_check CHECK ((index >= 0)),
     CONSTRAINT transfers_matched_by_check CHECK ((matched_by = ANY (ARRAY['reference'::text, 'transaction_request'::text, 'unique_amount'::text, 'deposit_address'::text, 'assigned'::text]))),
     CONSTRAINT transfers_resolution_check CHECK ((resolution = ANY (ARRAY['assigned'::text, 'dismissed'::text]))),
@@ -668,6 +722,20 @@ ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_reference_key UNIQUE (reference);
 
 --
+-- Name: refunds refunds_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_pkey PRIMARY KEY (id);
+
+--
+-- Name: refunds refunds_reference_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_reference_key UNIQUE (reference);
+
+--
 -- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -859,6 +927,24 @@ CREATE INDEX payments_store_created_idx ON public.payments USING btree (store_id
 CREATE INDEX payments_unique_amount_idx ON public.payments USING btree (chain, recipient, amount_due) WHERE unique_amount;
 
 --
+-- Name: refunds_payment_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refunds_payment_idx ON public.refunds USING btree (payment_id);
+
+--
+-- Name: refunds_pending_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refunds_pending_idx ON public.refunds USING btree (chain, expires_at) WHERE (status = 'pending'::text);
+
+--
+-- Name: refunds_store_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refunds_store_idx ON public.refunds USING btree (store_id, created_at DESC, id DESC);
+
+--
 -- Name: transfers_block_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -883,10 +969,22 @@ CREATE INDEX transfers_open_idx ON public.transfers USING btree (chain, slot) WH
 CREATE INDEX transfers_payment_idx ON public.transfers USING btree (payment_id);
 
 --
+-- Name: transfers_refund_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX transfers_refund_idx ON public.transfers USING btree (refund_id) WHERE (refund_id IS NOT NULL);
+
+--
 -- Name: transfers_unsettled_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX transfers_unsettled_idx ON public.transfers USING btree (chain, seen_at) WHERE (status = ANY (ARRAY['processed'::text, 'confirmed'::text]));
+
+--
+-- Name: transfers_unvalued_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX transfers_unvalued_idx ON public.transfers USING btree (id) WHERE ((market_price IS NULL) AND (status = ANY (ARRAY['confirmed'::text, 'finalized'::text])));
 
 --
 -- Name: webhook_deliveries_due_idx; Type: INDEX; Schema: public; Owner: -
@@ -1004,6 +1102,27 @@ ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_store_id_fkey FOREIGN KEY (store_id) REFERENCES public.stores(id) ON DELETE RESTRICT;
 
 --
+-- Name: refunds refunds_order_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.orders(id) ON DELETE RESTRICT;
+
+--
+-- Name: refunds refunds_payment_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.payments(id) ON DELETE RESTRICT;
+
+--
+-- Name: refunds refunds_store_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_store_id_fkey FOREIGN KEY (store_id) REFERENCES public.stores(id) ON DELETE RESTRICT;
+
+--
 -- Name: store_assets store_assets_store_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1023,6 +1142,13 @@ ALTER TABLE ONLY public.store_evm_chains
 
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT transfers_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.payments(id) ON DELETE RESTRICT;
+
+--
+-- Name: transfers transfers_refund_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.transfers
+    ADD CONSTRAINT transfers_refund_id_fkey FOREIGN KEY (refund_id) REFERENCES public.refunds(id) ON DELETE RESTRICT;
 
 --
 -- Name: transfers transfers_store_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
