@@ -396,3 +396,11 @@ async def test_cli_export_writes_the_same_file_as_the_api(
     assert code == 1
     assert "no store 'nope'" in err
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_the_readme_documents_every_export_column() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for kind, columns in books.COLUMNS.items():
+        section = readme.split(f"Columns of `{kind}`:", 1)[1]
+        for column in columns:
+            assert f"| `{column.name}` | {column.doc} |" in section, (kind, column.name)
