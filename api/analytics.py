@@ -1,9 +1,15 @@
-"""GET /v1/analytics/summary: revenue by asset and fiat per period, statuses, conversion,
-median time to confirm. Payments settled by hand count as revenue but not towards the median
-(their confirmation time says nothing about the chain)."""
+"""GET /v1/analytics/summary: revenue by asset and fiat per period, refunds, statuses,
+conversion, median time to confirm. Payments settled by hand count as revenue but not towards
+the median (their confirmation time says nothing about the chain).
+
+Net of refunds: `fiat_totals` is what confirmed payments brought in (`gross_fiat_totals`, the
+sum of their fiat due) minus what confirmed refunds gave back (`refund_totals`, at the rate
+each refund was made at), per currency, each counted in the period it was confirmed in; the
+exports' `fiat_due` and `fiat_amount` columns add up to the same figures."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -62,13 +68,26 @@ class RevenueRow(ResponseModel):
     fiat: Money
 
 
+class RefundRow(ResponseModel):
+    period: Timestamp
+    asset: str
+    currency: str
+    refunds: int
+    amount: BaseUnits
+    amount_display: str
+    fiat: Money
+
+
 class Summary(ResponseModel):
     object: Literal["analytics.summary"] = "analytics.summary"
     from_: Timestamp = Field(serialization_alias="from")
     to: Timestamp
     group_by: str
     revenue: list[RevenueRow]
-    fiat_totals: dict[str, Money]
+    refunds: list[RefundRow] = Field(description="refunds confirmed in the period")
+    gross_fiat_totals: dict[str, Money] = Field(description="revenue before refunds")
+    refund_totals: dict[str, Money]
+    fiat_totals: dict[str, Money] = Field(description="revenue net of refunds")
     payments_by_status: dict[str, int]
     created: int
     confirmed: int
@@ -85,6 +104,7 @@ async def summary(request: web.Request) -> web.Response:
     store_id = store_of(who)
     async with request.app[DB_POOL].acquire() as conn:
         rows = await analytics.revenue(conn, store_id, q.from_, q.to, q.group_by)
+        given = await analytics.refunds(conn, store_id, q.from_, q.to, q.group_by)
         statuses = await analytics.status_counts(conn, store_id, q.from_, q.to)
         median = await analytics.median_seconds_to_confirm(conn, store_id, q.from_, q.to)
     revenue = [RevenueRow(period=r["period"].replace(tzinfo=UTC), asset=r["asset"],
@@ -92,19 +112,36 @@ async def summary(request: web.Request) -> web.Response:
                           received=r["received"],
                           received_display=format_units(r["received"], r["decimals"]),
                           fiat=fiat_shown(r["fiat"], r["currency"].strip())) for r in rows]
-    totals: dict[str, Decimal] = {}
-    for row in revenue:
-        totals[row.currency] = totals.get(row.currency, Decimal(0)) + row.fiat
-    # Shown like orders, payments and quotes: "90.00", not the column's "90.00000000".
-    totals = {currency: fiat_shown(total, currency) for currency, total in totals.items()}
+    refunds = [RefundRow(period=r["period"].replace(tzinfo=UTC), asset=r["asset"],
+                         currency=r["currency"].strip(), refunds=r["refunds"],
+                         amount=r["amount"], amount_display=format_units(r["amount"],
+                                                                         r["decimals"]),
+                         fiat=fiat_shown(r["fiat"], r["currency"].strip())) for r in given]
+    gross = _totals((row.currency, row.fiat) for row in revenue)
+    back = _totals((row.currency, row.fiat) for row in refunds)
+    net = {currency: gross.get(currency, Decimal(0)) - back.get(currency, Decimal(0))
+           for currency in gross | back}
     created, confirmed = sum(statuses.values()), statuses.get("confirmed", 0)
     conversion = (Decimal(confirmed) / created).quantize(Decimal("0.0001")) if created else None
     return respond(Summary(
-        from_=q.from_, to=q.to, group_by=q.group_by, revenue=revenue, fiat_totals=totals,
+        from_=q.from_, to=q.to, group_by=q.group_by, revenue=revenue, refunds=refunds,
+        gross_fiat_totals=_shown(gross), refund_totals=_shown(back), fiat_totals=_shown(net),
         payments_by_status=statuses, created=created, confirmed=confirmed,
         conversion=conversion,
         median_seconds_to_confirm=None if median is None else Decimal(str(round(median, 3))),
     ))
+
+
+def _totals(amounts: Iterable[tuple[str, Decimal]]) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = {}
+    for currency, amount in amounts:
+        totals[currency] = totals.get(currency, Decimal(0)) + amount
+    return totals
+
+
+def _shown(totals: dict[str, Decimal]) -> dict[str, Decimal]:
+    # Shown like orders, payments and quotes: "90.00", not the column's "90.00000000".
+    return {currency: fiat_shown(total, currency) for currency, total in sorted(totals.items())}
 
 
 def add_routes(app: web.Application) -> None:
@@ -112,6 +149,6 @@ def add_routes(app: web.Application) -> None:
 
 
 OPERATIONS = [
-    Operation("GET", "/v1/analytics/summary", "Revenue, statuses, conversion and time to "
-              "confirm", Summary, scope="payments:read", query=SummaryQuery),
+    Operation("GET", "/v1/analytics/summary", "Revenue net of refunds, refunds, statuses, "
+              "conversion and time to confirm", Summary, scope="payments:read", query=SummaryQuery),
 ]

@@ -18,6 +18,17 @@ GROUP BY 1, 2, 3, 4
 ORDER BY 1, 2, 4
 """
 
+# What was given back: refunds confirmed in the period, by when they were confirmed (as revenue
+# is by when payments were), valued at the rate each refund was made at.
+REFUNDS_BY_PERIOD = """
+SELECT date_trunc($4, confirmed_at AT TIME ZONE 'UTC') AS period, asset, decimals,
+       currency, count(*) AS refunds, sum(amount) AS amount, sum(fiat_amount) AS fiat
+FROM refunds
+WHERE store_id = $1 AND status = 'confirmed' AND confirmed_at >= $2 AND confirmed_at < $3
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 2, 4
+"""
+
 STATUS_COUNTS = """
 SELECT status, count(*) AS n FROM payments
 WHERE store_id = $1 AND created_at >= $2 AND created_at < $3
@@ -36,6 +47,11 @@ WHERE store_id = $1 AND status = 'confirmed' AND exception IS DISTINCT FROM 'mar
 async def revenue(conn: asyncpg.Connection, store_id: Any, start: datetime, end: datetime,
                   unit: str) -> list[asyncpg.Record]:
     return await conn.fetch(REVENUE_BY_PERIOD, store_id, start, end, unit)
+
+
+async def refunds(conn: asyncpg.Connection, store_id: Any, start: datetime, end: datetime,
+                  unit: str) -> list[asyncpg.Record]:
+    return await conn.fetch(REFUNDS_BY_PERIOD, store_id, start, end, unit)
 
 
 async def status_counts(conn: asyncpg.Connection, store_id: Any, start: datetime,

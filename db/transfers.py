@@ -5,6 +5,9 @@ re-included; rows never go away)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -88,7 +91,8 @@ OBJECT_COLUMNS = """
 t.id, t.payment_id, t.chain, t.tx_id, t.index, t.asset, t.mint, t.sender, t.recipient, t.amount,
 t.memo, t.slot, t.block_time, t.status, t.reject_reason, t.matched_by, t.via_program,
 t.unmatched_reason, t.resolution, t.resolved_at, t.resolved_by, t.resolution_note, t.seen_at,
-t.confirmed_at, t.reverted_at
+t.confirmed_at, t.reverted_at, t.direction, t.refund_id, t.currency, t.fiat_at_quote,
+t.market_price, t.fiat_at_confirmation
 """
 
 # ----- the store's inbox: transfers into its accounts that paid no payment --------------------
@@ -141,14 +145,24 @@ WHERE t.id = $1 AND t.store_id = $2 AND t.payment_id IS NULL AND t.resolution IS
 # The payment must be the store's, still able to take money ($6), and of the transfer's chain
 # and asset: the caller checked each to say which failed; the guard makes the rule the
 # statement's own.
+# The books: the entry is valued at the payment's quoted price from now on, like a transfer
+# matched as it arrived (INSERT_TRANSFER); a market value the valuation job gave it in the
+# store's default currency is dropped when the payment is in another one (the job values it
+# again in the payment's currency, if still within its window: jobs.VALUATION_WINDOW).
 ASSIGN = f"""
 UPDATE transfers t SET payment_id = $3, matched_by = 'assigned', resolution = 'assigned',
-    resolved_at = now(), resolved_by = $4, resolution_note = $5
+    resolved_at = now(), resolved_by = $4, resolution_note = $5,
+    currency = p.currency,
+    fiat_at_quote = CASE WHEN round(p.price * t.amount / 10::numeric ^ p.decimals, 8) < 1e12
+                         THEN round(p.price * t.amount / 10::numeric ^ p.decimals, 8) END,
+    market_price = CASE WHEN t.currency = p.currency THEN t.market_price END,
+    market_price_source = CASE WHEN t.currency = p.currency THEN t.market_price_source END,
+    market_price_at = CASE WHEN t.currency = p.currency THEN t.market_price_at END,
+    fiat_at_confirmation = CASE WHEN t.currency = p.currency THEN t.fiat_at_confirmation END
+FROM payments p
 {_OPEN_ENTRY}
-  AND EXISTS (SELECT 1 FROM payments p
-              WHERE p.id = $3 AND p.store_id = $2 AND p.status = ANY($6::text[])
-                AND p.chain = t.chain AND p.asset = t.asset
-                AND p.mint IS NOT DISTINCT FROM t.mint)
+  AND p.id = $3 AND p.store_id = $2 AND p.status = ANY($6::text[])
+  AND p.chain = t.chain AND p.asset = t.asset AND p.mint IS NOT DISTINCT FROM t.mint
 RETURNING {OBJECT_COLUMNS}
 """  # noqa: S608 (constant SQL fragments, no input)
 
@@ -158,6 +172,58 @@ UPDATE transfers t SET resolution = 'dismissed', resolved_at = now(), resolved_b
 {_OPEN_ENTRY}
 RETURNING {OBJECT_COLUMNS}
 """  # noqa: S608 (constant SQL fragments, no input)
+
+@dataclass(frozen=True)
+class MarketValue:
+    """A transfer's market price when it was confirmed, in `currency` (its decimals turn base
+    units into coins)."""
+    transfer_id: int
+    currency: str
+    price: Decimal
+    source: str
+    at: datetime
+    decimals: int
+
+
+# ----- the books: each confirmed transfer's market value when it was confirmed ---------------
+# Candidates for the valuation job (paywatch/jobs.value_transfers): confirmed or finalized, not
+# valued yet, confirmed within the window (a price taken long after confirmation is not the
+# price when it was confirmed: such a transfer keeps no market value rather than a made-up one),
+# after the keyset cursor $1. The currency is its payment's (set as it was recorded or
+# assigned), else its refund's, else the store's default (an inbox entry); the decimals come
+# from the payment, the refund, or the store's asset.
+UNVALUED = """
+SELECT t.id, t.asset, t.amount,
+       COALESCE(t.currency, r.currency, s.default_currency) AS currency,
+       COALESCE(p.decimals, r.decimals, sa.decimals) AS decimals
+FROM transfers t
+LEFT JOIN payments p ON p.id = t.payment_id
+LEFT JOIN refunds r ON r.id = t.refund_id
+LEFT JOIN stores s ON s.id = COALESCE(t.store_id, r.store_id)
+LEFT JOIN LATERAL (SELECT a.decimals FROM store_assets a
+                   WHERE a.store_id = s.id AND a.chain = t.chain AND a.asset = t.asset
+                     AND a.mint IS NOT DISTINCT FROM t.mint LIMIT 1) sa ON true
+WHERE t.market_price IS NULL AND t.status IN ('confirmed', 'finalized') AND t.id > $1
+  AND t.confirmed_at >= now() - $2::interval
+ORDER BY t.id LIMIT $3
+"""
+
+# One guarded statement per batch: only a row still unvalued, still confirmed or finalized and
+# in the currency it was priced in changes, so a second process or a rerun is a no-op and a
+# transfer reverted (or assigned elsewhere) meanwhile is left alone. A value beyond the column's
+# range stays NULL, as in INSERT_TRANSFER.
+VALUE_TRANSFERS = """
+UPDATE transfers t SET currency = v.currency, market_price = v.price,
+    market_price_source = v.source, market_price_at = v.at,
+    fiat_at_confirmation = CASE WHEN v.fiat < 1e12 THEN v.fiat END
+FROM (SELECT u.*, round(u.price * tt.amount / 10::numeric ^ u.decimals, 8) AS fiat
+      FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::text[], $5::timestamptz[],
+                  $6::int[]) AS u(id, currency, price, source, at, decimals)
+      JOIN transfers tt ON tt.id = u.id) v
+WHERE t.id = v.id AND t.market_price IS NULL AND t.status IN ('confirmed', 'finalized')
+  AND (t.currency IS NULL OR t.currency = v.currency)
+RETURNING t.id
+"""
 
 # The open inbox per chain, for the paywatch_inbox_open_transfers gauge (the partial index
 # transfers_inbox_idx holds only inbox rows, so this never reads the matched ledger).
@@ -250,3 +316,21 @@ async def dismiss(conn: asyncpg.Connection, transfer_id: int, store_id: Any, act
 
 async def open_inbox_by_chain(conn: asyncpg.Connection) -> dict[str, int]:
     return {r["chain"]: r["open"] for r in await conn.fetch(COUNT_OPEN_INBOX)}
+
+
+async def unvalued(conn: asyncpg.Connection, after: int, window: timedelta,
+                   limit: int) -> list[asyncpg.Record]:
+    """Confirmed transfers without a market value yet, by id after `after`."""
+    return await conn.fetch(UNVALUED, after, window, limit)
+
+
+async def record_market_values(conn: asyncpg.Connection,
+                               values: Sequence[MarketValue]) -> int:
+    """Value each transfer at its price; how many changed (the guard skips the others)."""
+    if not values:
+        return 0
+    rows = await conn.fetch(
+        VALUE_TRANSFERS, [v.transfer_id for v in values], [v.currency for v in values],
+        [v.price for v in values], [v.source for v in values], [v.at for v in values],
+        [v.decimals for v in values])
+    return len(rows)

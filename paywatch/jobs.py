@@ -18,9 +18,10 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from db import idempotency, stores
+from db import transfers as ledger
 from db.pool import DATABASE_ERRORS
 from paywatch.core.metrics import JOB_DURATION, JOB_RUNS
-from paywatch.core.pricing import PriceUnavailable, QuoteService
+from paywatch.core.pricing import MarketPrice, PriceUnavailable, QuoteService
 from paywatch.core.settings import Settings
 from paywatch.services.sweeps import expire_payments, invalidate_payments, purge_events
 from paywatch.services.transfers import refresh_inbox_gauge
@@ -31,6 +32,15 @@ log = logging.getLogger("paywatch.jobs")
 # The open-inbox gauge is one small count over the inbox's partial index: fresh enough for an
 # alert on money waiting for the merchant.
 INBOX_GAUGE_SECONDS = 30.0
+
+# The books: confirmed transfers get their market value this often, from the price cache that
+# refresh_prices keeps warm. A transfer still unvalued this long after its confirmation (no
+# fresh price all that time, or confirmed before the job existed) keeps no market value: a
+# price taken later is not the price when it was confirmed.
+VALUATION_SECONDS = 30.0
+VALUATION_WINDOW = timedelta(hours=1)
+VALUATION_BATCH = 500
+VALUATION_MAX_BATCHES = 20  # a run values at most 10,000 transfers; the next run goes on
 
 
 class JobScheduler(AsyncIOScheduler):
@@ -111,6 +121,54 @@ async def refresh_prices(pool: asyncpg.Pool, quotes: QuoteService) -> int:
     return fresh
 
 
+async def value_transfers(pool: asyncpg.Pool, quotes: QuoteService, *,
+                          batch: int = VALUATION_BATCH,
+                          max_batches: int = VALUATION_MAX_BATCHES,
+                          window: timedelta = VALUATION_WINDOW) -> int:
+    """Give confirmed transfers (in and out) their market value: the price of (asset, currency)
+    now, which is when they were confirmed give or take a run. A pair without a fresh price is
+    left for the next run. Idempotent: each batch is one guarded UPDATE (db/transfers.py)."""
+    after, valued = 0, 0
+    for _ in range(max_batches):
+        async with pool.acquire() as conn:
+            rows = await ledger.unvalued(conn, after, window, batch)
+        if not rows:
+            break
+        after = rows[-1]["id"]
+        values = await _market_values(rows, quotes)
+        async with pool.acquire() as conn:
+            valued += await ledger.record_market_values(conn, values)
+        if len(rows) < batch:
+            break
+    return valued
+
+
+async def _market_values(rows: list[asyncpg.Record],
+                         quotes: QuoteService) -> list[ledger.MarketValue]:
+    prices: dict[tuple[str, str], MarketPrice | None] = {}
+    values = []
+    for row in rows:
+        if row["currency"] is None or row["decimals"] is None:
+            continue  # no store to take a currency or decimals from: nothing to value it in
+        pair = (row["asset"], row["currency"].strip())
+        if pair not in prices:
+            prices[pair] = await _price(quotes, *pair)
+        market = prices[pair]
+        if market is not None:
+            values.append(ledger.MarketValue(row["id"], pair[1], market.price, market.source,
+                                             market.at, row["decimals"]))
+    return values
+
+
+async def _price(quotes: QuoteService, asset: str, currency: str) -> MarketPrice | None:
+    try:
+        return await quotes.prices.price(asset, currency)
+    except PriceUnavailable as exc:
+        log.info("no fresh price to value transfers; next run",
+                 extra={"asset": asset, "currency": currency, "error": str(exc)})
+        return None
+
+
 def build_scheduler(settings: Settings, pool: asyncpg.Pool,
                     quotes: QuoteService) -> JobScheduler:
     scheduler = JobScheduler()
@@ -129,6 +187,7 @@ def build_scheduler(settings: Settings, pool: asyncpg.Pool,
         ("purge_idempotency_keys", lambda: purge_idempotency_keys(pool), 3600.0),
         ("purge_events", lambda: purge_events(pool, settings.event_retention_days), 3600.0),
         ("refresh_inbox_gauge", lambda: refresh_inbox_gauge(pool), INBOX_GAUGE_SECONDS),
+        ("value_transfers", lambda: value_transfers(pool, quotes), VALUATION_SECONDS),
     ]
     for name, job, seconds in jobs:
         scheduler.add_job(measured(name, job, scheduler.jobs_running), "interval", seconds=seconds,

@@ -10,6 +10,7 @@ from pydantic import Field
 from api.models.common import (
     BaseUnits,
     ListResponse,
+    Money,
     ObjectId,
     OptionalTimestamp,
     QueryModel,
@@ -54,6 +55,18 @@ class Transfer(ResponseModel):
     seen_at: Timestamp
     confirmed_at: OptionalTimestamp
     reverted_at: OptionalTimestamp
+    direction: Literal["in", "out"] = Field(
+        description="in: money paid to the store; out: a refund the merchant's wallet sent")
+    refund_id: str | None = Field(description="the refund an outgoing transfer sends")
+    currency: str | None = Field(
+        description="the fiat currency of its values: its payment's, else its refund's, else "
+                    "the store's default (an inbox entry, once valued)")
+    fiat_at_quote: Money | None = Field(
+        description="its value at the payment's quoted price (null while it pays no payment)")
+    fiat_at_confirmation: Money | None = Field(
+        description="its value at the market price when it was confirmed (null until valued)")
+    market_price: Money | None = Field(
+        description="that market price, per whole coin, in `currency`")
 
 
 class TransferList(ListResponse):

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from paywatch.core import txrequest
-from paywatch.core.money import fiat_shown, format_units
+from paywatch.core.money import decimal_str, fiat_shown, format_units
 
 Row = Mapping[str, Any]
 
@@ -61,6 +61,28 @@ def transfer_object(t: Row) -> dict[str, Any]:
         "resolved_by": t["resolved_by"], "resolution_note": t["resolution_note"],
         "seen_at": rfc3339(t["seen_at"]),
         "confirmed_at": rfc3339(t["confirmed_at"]), "reverted_at": rfc3339(t["reverted_at"]),
+        **transfer_books(t),
+    }
+
+
+def transfer_books(t: Row) -> dict[str, Any]:
+    """The books' part of a transfer: in (paid to us) or out (a refund the merchant sent), its
+    value in `currency` at the payment's quoted price and at the market price when it was
+    confirmed (null until the valuation job priced it), as decimal strings."""
+    currency = t["currency"].strip() if t["currency"] else None
+
+    def fiat(value: Decimal | None) -> str | None:
+        if value is None or currency is None:
+            return None
+        return decimal_str(fiat_shown(value, currency))
+
+    return {
+        "direction": t["direction"],
+        "refund_id": str(t["refund_id"]) if t["refund_id"] else None,
+        "currency": currency, "fiat_at_quote": fiat(t["fiat_at_quote"]),
+        "fiat_at_confirmation": fiat(t["fiat_at_confirmation"]),
+        "market_price": (decimal_str(t["market_price"].normalize())
+                         if t["market_price"] is not None else None),
     }
 
 
