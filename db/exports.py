@@ -8,7 +8,7 @@ books; a payment still pending when one month was exported moves to the month it
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 
@@ -117,7 +117,7 @@ def _count(kind: str) -> str:
 
 
 async def rows(conn: asyncpg.Connection, kind: str, store_id: Any, start: datetime,
-               end: datetime, batch: int = BATCH) -> AsyncIterator[asyncpg.Record]:
+               end: datetime, batch: int = BATCH) -> AsyncGenerator[asyncpg.Record, None]:
     """The period's rows of `kind` (a key of QUERIES), oldest first, `batch` at a time from a
     server-side cursor: the caller holds at most one batch however long the period. One
     read-only snapshot, so a row confirmed while the export runs is never listed twice."""

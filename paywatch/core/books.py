@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -338,7 +338,7 @@ def _encoder(kind: str, fmt: str) -> _Encoder:
 
 
 async def encode(kind: str, fmt: str, rows: AsyncIterable[Row], explorer: Explorer,
-                 on_row: Callable[[], None] | None = None) -> AsyncIterator[bytes]:
+                 on_row: Callable[[], None] | None = None) -> AsyncGenerator[bytes, None]:
     """The export's bytes, in chunks of about CHUNK_BYTES as the rows arrive."""
     encoder = _encoder(kind, fmt)
     parts, size, first = [encoder.head()], 0, True
