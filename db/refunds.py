@@ -154,10 +154,15 @@ WHERE chain = $1 AND status = 'pending' AND reference IS NOT NULL
 SELECT_PENDING_BY_REFERENCE = SELECT_PENDING + " AND reference = ANY($2::text[])"
 SELECT_PENDING_AMONG = SELECT_PENDING + " AND id = ANY($2::uuid[])"
 
-# EVM: pending refunds to a destination of an asset (matched by exact amount).
+# EVM: pending refunds to some of `$2` (lower-case addresses), oldest first, that no live
+# transfer pays yet (one waiting for depth must not take a second one); matched by asset and
+# exact amount (refunds_pending_idx narrows them to the chain's pending ones).
 SELECT_PENDING_TO = """
-SELECT id, store_id, destination, asset, mint, amount FROM refunds
-WHERE chain = $1 AND status = 'pending'
+SELECT r.id, r.store_id, r.destination, r.asset, r.mint, r.amount FROM refunds r
+WHERE r.chain = $1 AND r.status = 'pending' AND lower(r.destination) = ANY($2::text[])
+  AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.refund_id = r.id
+                  AND t.status IN ('processed', 'confirmed', 'finalized'))
+ORDER BY r.created_at, r.id
 """
 
 
@@ -272,5 +277,6 @@ async def pending_among(conn: asyncpg.Connection, chain: str,
     return await conn.fetch(SELECT_PENDING_AMONG, chain, list(refund_ids))
 
 
-async def pending_to(conn: asyncpg.Connection, chain: str) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_PENDING_TO, chain)
+async def pending_to(conn: asyncpg.Connection, chain: str,
+                     addresses: Sequence[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_PENDING_TO, chain, list(addresses))

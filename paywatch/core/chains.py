@@ -125,6 +125,7 @@ class RefundAsk:
     mint: str | None
     decimals: int
     label: str | None = None
+    paid_to: str | None = None  # the payment's recipient (an EVM deposit address holds its money)
 
 
 @runtime_checkable

@@ -115,7 +115,8 @@ async def create(conn: asyncpg.Connection, chain: ChainAdapter, store: asyncpg.R
         destination, source_of = await _destination(conn, chain, locked, ask.destination)
         try:
             planned = await chain.plan_refund(conn, store, RefundAsk(
-                destination, amount, locked["mint"], locked["decimals"], store["name"]))
+                destination, amount, locked["mint"], locked["decimals"], store["name"],
+                locked["recipient"]))
         except ChainInputError as exc:
             raise RefundRefused("invalid", exc.code, exc.message, exc.param) from None
         now = await db_payments.database_now(conn)
