@@ -51,7 +51,6 @@ log = logging.getLogger("paywatch.services.refunds")
 # How long the merchant has to send a refund before it expires (and stops holding its amount
 # against the payment): a day, unless the request says otherwise.
 DEFAULT_LIFETIME = timedelta(hours=24)
-MIN_LIFETIME_S, MAX_LIFETIME_S = 60, 30 * 24 * 3600
 
 # A payment whose money arrived for good: detected money may still be reverted, and a pending
 # or cancelled payment received nothing.
