@@ -18,6 +18,7 @@ from api import (
     orders,
     payments,
     quotes,
+    refunds,
     stores,
     transfers,
     txrequest,
@@ -34,8 +35,8 @@ from paywatch.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from paywatch.core.pricing import QuoteService, build_quote_service
 from paywatch.core.settings import Settings
 
-ROUTE_MODULES = (health, me, stores, orders, payments, transfers, quotes, analytics, exports,
-                 webhooks, checkout, txrequest)
+ROUTE_MODULES = (health, me, stores, orders, payments, refunds, transfers, quotes, analytics,
+                 exports, webhooks, checkout, txrequest)
 
 
 @web.middleware

@@ -37,6 +37,8 @@ EventType = Literal[
     "payment.paid_late", "payment.cancelled", "payment.reverted", "payment.invalid",
     "order.created", "order.paid", "order.cancelled", "order.fulfilled",
     "transfer.unmatched", "transfer.assigned", "transfer.dismissed",
+    "refund.created", "refund.confirmed", "refund.expired", "refund.cancelled",
+    "refund.reverted", "order.refunded", "order.partially_refunded", "order.refund_reverted",
     "webhook_endpoint.disabled"]
 EVERY_EVENT: tuple[EventType, ...] = ("*",)  # an endpoint's default subscription
 

@@ -10,7 +10,8 @@ import asyncpg
 
 _COLUMNS = """
     p.id, p.status, p.exception, p.chain, p.asset, p.decimals, p.recipient, p.amount_due,
-    p.amount_received, p.currency, p.fiat_amount, p.fiat_amount_due, p.discount_percent,
+    p.amount_received, p.amount_refunded,
+    p.currency, p.fiat_amount, p.fiat_amount_due, p.discount_percent,
     p.valuation_percent, p.label, p.message, p.payment_url, p.redirect_url, p.expires_at,
     p.monitor_until, s.name AS store_name, s.allow_framing
 """

@@ -162,6 +162,15 @@ RETURNING id
 
 SELECT_PAYER = "SELECT payer FROM payments WHERE id = $1"
 
+# A refund confirmed (positive delta) or its transfer reverted (negative): guarded, so what was
+# given back stays between 0 and what the payment received. Not a status change: the refund's
+# own event says it.
+ADD_REFUNDED = """
+UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = now()
+WHERE id = $1 AND amount_refunded + $2 >= 0 AND amount_refunded + $2 <= amount_received
+RETURNING *
+"""
+
 SELECT_TRANSFERS_OF_MANY = f"""
 SELECT {transfers.OBJECT_COLUMNS} FROM transfers t WHERE t.payment_id = ANY($1::uuid[])
 ORDER BY t.seen_at, t.id
@@ -269,6 +278,11 @@ async def invalidate_due(conn: asyncpg.Connection, limit: int,
 
 async def set_payer(conn: asyncpg.Connection, payment_id: Any, payer: str) -> bool:
     return await conn.fetchval(SET_PAYER, payment_id, payer) is not None
+
+
+async def add_refunded(conn: asyncpg.Connection, payment_id: Any,
+                       delta: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(ADD_REFUNDED, payment_id, delta)
 
 
 async def payer_of(conn: asyncpg.Connection, payment_id: Any) -> str | None:

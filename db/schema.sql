@@ -51,6 +51,20 @@ BEGIN
 END
 $$;
 
+--
+-- Name: paywatch_notify_refund(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.paywatch_notify_refund() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('paywatch_payments', json_build_object(
+        'id', NEW.id, 'chain', NEW.chain, 'status', NEW.status, 'kind', 'refund')::text);
+    RETURN NULL;
+END
+$$;
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -1009,6 +1023,12 @@ CREATE INDEX webhook_endpoints_store_idx ON public.webhook_endpoints USING btree
 --
 
 CREATE TRIGGER payments_notify AFTER INSERT OR UPDATE OF status ON public.payments FOR EACH ROW EXECUTE FUNCTION public.paywatch_notify_payment();
+
+--
+-- Name: refunds refunds_notify; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER refunds_notify AFTER INSERT OR UPDATE OF status ON public.refunds FOR EACH ROW EXECUTE FUNCTION public.paywatch_notify_refund();
 
 --
 -- Name: api_keys api_keys_store_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

@@ -11,3 +11,5 @@ DELETE FROM transfers WHERE direction = 'out';
 DROP INDEX transfers_refund_idx;
 ALTER TABLE transfers DROP COLUMN refund_id, DROP COLUMN direction;
 DROP TABLE refunds;
+-- Refunds (the refunds part): the notify trigger went with its table.
+DROP FUNCTION paywatch_notify_refund();

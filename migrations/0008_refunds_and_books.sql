@@ -73,3 +73,19 @@ ALTER TABLE orders DROP CONSTRAINT orders_status_check;
 ALTER TABLE orders ADD CONSTRAINT orders_status_check CHECK (status IN (
     'pending_payment', 'paid', 'fulfilled', 'shipped', 'delivered', 'cancelled', 'refunded',
     'partially_refunded'));
+
+-- Refunds (issue 17, the refunds part): the Solana watcher keeps an in-memory index of pending
+-- refunds' references, as it does for payments; every new refund and status change is
+-- announced on the payments' channel with `kind` = 'refund', so the one LISTEN loop of the
+-- index (db/listen.py) follows both. Other listeners skip a payload whose kind is a refund.
+CREATE FUNCTION paywatch_notify_refund() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('paywatch_payments', json_build_object(
+        'id', NEW.id, 'chain', NEW.chain, 'status', NEW.status, 'kind', 'refund')::text);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER refunds_notify
+AFTER INSERT OR UPDATE OF status ON refunds
+FOR EACH ROW EXECUTE FUNCTION paywatch_notify_refund();

@@ -23,7 +23,12 @@ from db.pool import DATABASE_ERRORS
 from paywatch.core.metrics import JOB_DURATION, JOB_RUNS
 from paywatch.core.pricing import MarketPrice, PriceUnavailable, QuoteService
 from paywatch.core.settings import Settings
-from paywatch.services.sweeps import expire_payments, invalidate_payments, purge_events
+from paywatch.services.sweeps import (
+    expire_payments,
+    expire_refunds,
+    invalidate_payments,
+    purge_events,
+)
 from paywatch.services.transfers import refresh_inbox_gauge
 from watcher.webhooks import Dispatcher
 
@@ -180,6 +185,8 @@ def build_scheduler(settings: Settings, pool: asyncpg.Pool,
         ("refresh_prices", lambda: refresh_prices(pool, quotes),
          max(1.0, settings.price_cache_ttl_seconds / 2)),
         ("expire_payments", lambda: expire_payments(pool, public_url=settings.public_url),
+         settings.expiry_sweep_seconds),
+        ("expire_refunds", lambda: expire_refunds(pool, public_url=settings.public_url),
          settings.expiry_sweep_seconds),
         ("invalidate_payments",
          lambda: invalidate_payments(pool, public_url=settings.public_url), 30.0),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,6 +72,17 @@ def remainder_url(row: Mapping[str, Any], remaining: int, chains: ChainRegistry)
 
 
 def checkout_view(row: Mapping[str, Any], now: datetime, chains: ChainRegistry) -> CheckoutView:
+    view = _view(row, now, chains)
+    refunded = row.get("amount_refunded") or 0
+    if refunded:  # a line, whatever the state: the customer sees the money came back
+        whole = "in full" if refunded >= row["amount_received"] else "in part"
+        view = replace(view, detail=f"{view.detail} Refunded {whole}: {row['store_name']} "
+                       f"sent back {format_units(int(refunded), row['decimals'])} "
+                       f"{row['asset']}.")
+    return view
+
+
+def _view(row: Mapping[str, Any], now: datetime, chains: ChainRegistry) -> CheckoutView:
     status, exception = row["status"], row["exception"]
     seconds_left = max(0, int((row["expires_at"] - now).total_seconds()))
     received = format_units(row["amount_received"], row["decimals"])

@@ -24,7 +24,7 @@ from api.models.common import (
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 # Kept equal to paywatch.core.states.ORDER_STATUSES (a test checks): Literal needs the words here.
 OrderStatus = Literal["pending_payment", "paid", "fulfilled", "shipped", "delivered",
-                      "cancelled", "refunded"]
+                      "cancelled", "refunded", "partially_refunded"]
 
 
 class CustomerIn(RequestModel):

@@ -129,6 +129,8 @@ class Payment(ResponseModel):
     amount_due_display: str = Field(description="amount_due in whole units, e.g. \"1.5\"")
     amount_received: BaseUnits
     amount_received_display: str
+    amount_refunded: BaseUnits = Field(description="what confirmed refunds gave back, in base "
+                                       "units")
     currency: str
     fiat_amount: Money
     fiat_amount_due: Money

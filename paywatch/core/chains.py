@@ -9,6 +9,7 @@ adapters looks a chain up by the payment's `chain` column and never branches on 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
@@ -112,6 +113,32 @@ class TransactionRequests(Protocol):
                                   plan: TxRequestPlan) -> bytes:
         """The unsigned transaction for `plan`, serialized; ChainUnavailable when the chain
         cannot be read now."""
+        ...
+
+
+@dataclass(frozen=True)
+class RefundAsk:
+    """What a refund request carries: `amount` base units of the payment's asset (`mint`,
+    `decimals`) to `destination`, already in the chain's canonical form."""
+    destination: str
+    amount: int
+    mint: str | None
+    decimals: int
+    label: str | None = None
+    paid_to: str | None = None  # the payment's recipient (an EVM deposit address holds its money)
+
+
+@runtime_checkable
+class Refunds(Protocol):
+    """A chain that can ask the merchant's own wallet to send money back (paywatch never
+    signs): it builds the payment request, in the other direction, inside the refund's
+    transaction (paywatch/services/refunds.py)."""
+
+    async def plan_refund(self, conn: asyncpg.Connection, store: Mapping[str, Any],
+                          ask: RefundAsk) -> dict[str, Any]:
+        """The refund's request columns: source (the merchant's wallet that signs), reference
+        (a fresh one, or None when the chain matches refunds otherwise), payment_url,
+        request_type, request_chain_id. ChainInputError when the store cannot send one here."""
         ...
 
 

@@ -99,6 +99,7 @@ def payment_object(row: Row, transfers: Sequence[Row], public_url: str | None) -
         "amount_due_display": format_units(row["amount_due"], row["decimals"]),
         "amount_received": str(row["amount_received"]),
         "amount_received_display": format_units(row["amount_received"], row["decimals"]),
+        "amount_refunded": str(row["amount_refunded"]),
         "currency": currency,
         "fiat_amount": format(fiat_shown(row["fiat_amount"], currency), "f"),
         "fiat_amount_due": format(fiat_shown(row["fiat_amount_due"], currency), "f"),
@@ -112,6 +113,35 @@ def payment_object(row: Row, transfers: Sequence[Row], public_url: str | None) -
         **{name: rfc3339(row[name]) for name in (
             "expires_at", "monitor_until", "confirm_deadline_at", "created_at", "updated_at",
             "detected_at", "confirmed_at", "closed_at")},
+    }
+
+
+def refund_object(row: Row, transfers: Sequence[Row], public_url: str | None) -> dict[str, Any]:
+    """A refund as JSON (GET /v1/refunds/{id}, refund.* events): what goes back, at which
+    rate, where to (and why there), and the request the merchant's own wallet signs."""
+    currency = row["currency"].strip()
+    return {
+        "object": "refund", "id": str(row["id"]), "status": row["status"],
+        "payment_id": str(row["payment_id"]),
+        "order_id": str(row["order_id"]) if row["order_id"] else None,
+        "chain": row["chain"], "asset": row["asset"], "mint": row["mint"],
+        "decimals": row["decimals"], "amount": str(row["amount"]),
+        "amount_display": format_units(row["amount"], row["decimals"]),
+        "currency": currency,
+        "fiat_amount": format(fiat_shown(row["fiat_amount"], currency), "f"),
+        "rate": row["rate"], "price": format(row["price"].normalize(), "f"),
+        "price_source": row["price_source"],
+        "source": row["source"], "destination": row["destination"],
+        "destination_from": row["destination_from"], "reason": row["reason"],
+        "refund_request": {
+            "type": row["request_type"], "url": row["payment_url"],
+            "reference": row["reference"], "chain_id": row["request_chain_id"],
+            "qr_code_url": public_link(public_url, f"/v1/refunds/{row['id']}/qr.svg"),
+        },
+        "transfers": [transfer_object(t) for t in transfers],
+        "created_by": row["created_by"],
+        **{name: rfc3339(row[name]) for name in (
+            "expires_at", "created_at", "updated_at", "confirmed_at", "closed_at")},
     }
 
 

@@ -26,7 +26,7 @@ PAYMENT_TRANSITIONS: dict[str, tuple[str, ...]] = {
     "pending": ("detected",),  # a transfer was reverted (dead fork, reorg): step back
 }
 ORDER_STATUSES = ("pending_payment", "paid", "fulfilled", "shipped", "delivered", "cancelled",
-                  "refunded")
+                  "refunded", "partially_refunded")
 
 # A merchant settles by hand what the chain did not settle on its own: also an invalid one.
 SETTLEABLE = (*PAYMENT_TRANSITIONS["confirmed"], "invalid")
@@ -38,3 +38,24 @@ def expected_before(target: str, current: str | None = None) -> tuple[str, ...]:
     if current == target:
         return (target,)
     return PAYMENT_TRANSITIONS[target]
+
+
+# ----- refunds (paywatch/services/refunds.py takes every guard from here) ---------------------
+REFUND_STATUSES = ("pending", "confirmed", "expired", "cancelled")
+REFUND_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "confirmed": ("pending",),
+    "expired": ("pending",),
+    "cancelled": ("pending",),
+    # the refund's transfer was reverted after confirmation (reorg, dead fork): it waits again
+    "pending": ("confirmed",),
+}
+
+# Money given back moves an order that was paid (at any fulfilment step) to `refunded` (all of
+# what its payment received went back) or `partially_refunded`; a refund whose transfer the
+# chain dropped steps it back (see paywatch/services/refunds.py).
+REFUNDABLE_ORDER = ("paid", "fulfilled", "shipped", "delivered")
+ORDER_REFUND_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "partially_refunded": (*REFUNDABLE_ORDER, "refunded"),
+    "refunded": (*REFUNDABLE_ORDER, "partially_refunded"),
+    **{status: ("partially_refunded", "refunded") for status in REFUNDABLE_ORDER},
+}

@@ -14,7 +14,9 @@ import asyncpg
 
 from db import audit, customers
 from db import orders as db
+from db import refunds as db_refunds
 from db.pool import transaction
+from paywatch.core.states import ORDER_REFUND_TRANSITIONS
 from paywatch.services import order_events
 from paywatch.services import payments as payment_service
 from paywatch.services.order_events import OrderGone
@@ -152,3 +154,29 @@ async def fulfil_order(conn: asyncpg.Connection, order: asyncpg.Record, status: 
                            after={"status": status, "carrier": carrier,
                                   "tracking_number": tracking_number})
     return out
+
+
+# ----- refunds -------------------------------------------------------------------------------
+
+async def follow_refunds(conn: asyncpg.Connection, payment: asyncpg.Record, actor: str,
+                         reason: str) -> None:
+    """A payment's order follows what the payment gave back (paywatch/services/refunds.py calls
+    it in the transaction that confirms or reverts a refund): all it received -> `refunded`,
+    some -> `partially_refunded`, nothing any more -> the status it had before its refunds.
+    Each move writes a history row and emits order.refunded, order.partially_refunded or
+    order.refund_reverted."""
+    order_id = payment["order_id"]
+    if order_id is None:
+        return
+    refunded, received = int(payment["amount_refunded"]), int(payment["amount_received"])
+    if refunded == 0:
+        target = await db_refunds.status_before_refunds(conn, order_id) or "paid"
+        kind = "order.refund_reverted"
+    else:
+        target = "refunded" if refunded >= received else "partially_refunded"
+        kind = f"order.{target}"
+    left = await db_refunds.move_order(conn, order_id, target,
+                                       ORDER_REFUND_TRANSITIONS.get(target, ()), reason, actor)
+    if left is not None:
+        await order_events.emit(conn, kind, order_id, payment["store_id"],
+                                payment_id=payment["id"], previous_status=left, reason=reason)

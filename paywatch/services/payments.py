@@ -247,3 +247,13 @@ async def reference_match(conn: asyncpg.Connection, payment_id: Any, sender: str
     when its sender is the account that asked for the Transaction Request, else 'reference'.
     The Solana watcher calls it inside the transaction that records the transfer."""
     return matched_by(await db.payer_of(conn, payment_id), sender)
+
+
+# ----- refunds -------------------------------------------------------------------------------
+
+async def add_refunded(conn: asyncpg.Connection, payment_id: Any,
+                       delta: int) -> asyncpg.Record | None:
+    """What the payment gave back grows by a confirmed refund (or shrinks when its transfer is
+    reverted), in paywatch/services/refunds.py's transaction. None when the guard refuses:
+    it would leave 0..amount_received."""
+    return await db.add_refunded(conn, payment_id, delta)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from db import sweeps
-from paywatch.services import payments
+from paywatch.services import payments, refunds
 
 log = logging.getLogger("paywatch.services.sweeps")
 BATCH = 5_000
@@ -44,6 +44,15 @@ async def invalidate_payments(pool: asyncpg.Pool, size: int = BATCH,
         return await payments.invalidate_due(conn, limit, public_url)
 
     return await sweep(pool, batch, "invalid payments", size)
+
+
+async def expire_refunds(pool: asyncpg.Pool, size: int = BATCH,
+                         public_url: str | None = None) -> int:
+    """Pending refunds the merchant never sent, past their lifetime (default 24 hours)."""
+    async def batch(conn: asyncpg.Connection, limit: int) -> int:
+        return await refunds.expire_due(conn, limit, public_url)
+
+    return await sweep(pool, batch, "expired refunds", size)
 
 
 async def purge_events(pool: asyncpg.Pool, days: int, size: int = BATCH) -> int:

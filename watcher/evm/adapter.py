@@ -11,7 +11,7 @@ import aiohttp
 import asyncpg
 
 from db import evm as db_evm
-from paywatch.core.chains import ChainInputError, Runnable
+from paywatch.core.chains import ChainInputError, RefundAsk, Runnable
 from paywatch.core.evm import (
     EvmChain,
     checksum,
@@ -119,6 +119,22 @@ class EvmAdapter:
                                   "amount on the shared address; try again later or use "
                                   "deposit addresses", type_="api_error")
         return amount
+
+    async def plan_refund(self, conn: asyncpg.Connection, store: Mapping[str, Any],
+                          ask: RefundAsk) -> dict[str, Any]:
+        """An EIP-681 request to the destination for the refund's asset and exact amount
+        (paywatch.core.chains.Refunds). EVM transfers carry no reference: the watcher matches
+        a transfer of that asset and amount to the destination, whichever of the merchant's
+        addresses sends it. `source` names where the money is (the shared address, or the
+        payment's deposit address), for the merchant's information."""
+        matching = await db_evm.store_chain(conn, store["id"], self.name)
+        shared = matching is not None and matching["mode"] == "shared_address"
+        source = checksum(matching["address"]) if shared and matching else ask.paid_to
+        if source is None:
+            raise _settings_changed()
+        uri = eip681_uri(self.config.chain_id, ask.destination, ask.amount, ask.mint)
+        return {"source": source, "reference": None, "payment_url": uri,
+                "request_type": "eip681", "request_chain_id": self.config.chain_id}
 
     def remainder_request(self, payment_url: str, remaining: int, decimals: int) -> str | None:
         return remainder_uri(payment_url, remaining)

@@ -27,6 +27,22 @@ class Finding:
     store_id: Any | None
     matched_by: str | None = None         # how it found its payment
     unmatched_reason: str | None = None   # why it paid none (payment_id is then None)
+    refund_id: Any | None = None          # an outgoing transfer: the refund it sends
+
+
+def match_refund(chain: EvmChain, seen: Seen,
+                 refunds: list[Mapping[str, Any]]) -> Finding | None:
+    """A pending refund to `seen.to` of that asset asking exactly `seen.amount` (the oldest
+    first), whoever sent it: EVM transfers carry no reference, and a merchant may pay from any
+    of their addresses. `refunds` is consumed: one transfer pays one refund."""
+    symbol = asset_symbol(chain, seen.contract)
+    for refund in refunds:
+        if (refund["destination"].lower() == seen.to.lower()
+                and (refund["mint"] or "").lower() == (seen.contract or "").lower()
+                and int(refund["amount"]) == seen.amount and symbol is not None):
+            refunds.remove(refund)
+            return Finding(seen, symbol, None, refund["store_id"], refund_id=refund["id"])
+    return None
 
 
 def asset_symbol(chain: EvmChain, contract: str | None) -> str | None:

@@ -29,6 +29,7 @@ import aiohttp
 import asyncpg
 
 from db import evm as db_evm
+from db import refunds as db_refunds
 from db import transfers as db_transfers
 from db.pool import DATABASE_ERRORS
 from paywatch.core.evm import TRANSFER_TOPIC, EvmChain
@@ -40,7 +41,7 @@ from paywatch.core.metrics import (
     EVM_TRACING,
 )
 from paywatch.core.states import WATCHED_PAYMENT
-from paywatch.services import transfers
+from paywatch.services import refunds, transfers
 from paywatch.services.payments import Change, resettle
 from watcher.evm.chain import (
     Block,
@@ -53,7 +54,7 @@ from watcher.evm.chain import (
     receipt_ok,
 )
 from watcher.evm.heads import HeadStream
-from watcher.evm.matcher import Finding, match
+from watcher.evm.matcher import Finding, match, match_refund
 from watcher.health import HealthStamp
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
 
@@ -255,12 +256,16 @@ class EvmWatcher:
             for b in blocks:
                 h = b.header
                 await db_evm.save_block(conn, self.name, h.number, h.hash, h.parent_hash, h.time)
-            touched = set()
+            touched, sent = set(), set()
             for f in findings:
                 if await self._insert(conn, f, by_number[f.seen.block_number], depth):
+                    if f.refund_id is not None:
+                        sent.add(f.refund_id)
                     touched.add(f.payment_id)
             for payment_id in touched - {None}:
                 await resettle(conn, payment_id, self.change)
+            for refund_id in sent:
+                await refunds.resettle(conn, refund_id, self.change)
             await db_evm.prune(conn, self.name, blocks[-1].header.number - self.chain.keep_blocks)
         EVM_BLOCKS.labels(self.name, "forward").inc(len(blocks))
 
@@ -272,16 +277,20 @@ class EvmWatcher:
             candidates = await db_evm.candidates(conn, self.name, addresses,
                                                  watched_statuses=WATCHED_PAYMENT)
             owners = await db_evm.shared_owners(conn, self.name, addresses)
+            pending = list(await db_refunds.pending_to(conn, self.name, addresses))
         by_address: dict[str, list[Any]] = {}
         for row in candidates:
             by_address.setdefault(row["address"], []).append(row)
         found = []
         for s in seen:
             address = s.to.lower()
+            f = None
             if address in by_address or address in owners:
                 f = match(self.chain, s, by_address.get(address, []), owners.get(address))
-                if f is not None:
-                    found.append(f)
+            if f is None and pending:  # money leaving to a refund's destination
+                f = match_refund(self.chain, s, pending)
+            if f is not None:
+                found.append(f)
         return found
 
     async def _successful(self, findings: list[Finding]) -> list[Finding]:
@@ -306,8 +315,9 @@ class EvmWatcher:
             "amount": f.seen.amount, "slot": header.number, "block_hash": header.hash,
             "block_time": header.time, "status": _status(header.number, depth),
             "matched_by": f.matched_by, "unmatched_reason": f.unmatched_reason,
-            "via_program": f.seen.internal})
-        return recorded and f.payment_id is not None
+            "via_program": f.seen.internal,
+            "direction": "out" if f.refund_id is not None else "in", "refund_id": f.refund_id})
+        return recorded and (f.payment_id is not None or f.refund_id is not None)
 
     # ----- depth and finality -------------------------------------------------------------
 
@@ -330,6 +340,13 @@ class EvmWatcher:
                 touched += await db_transfers.promote(conn, self.name, finalized, "finalized")
             for payment_id in set(touched):
                 await resettle(conn, payment_id, self.change)
+            await self._resettle_refunds(conn)
+
+    async def _resettle_refunds(self, conn: asyncpg.Connection) -> None:
+        """Refunds whose outgoing transfers moved (deep enough now, or reverted by a reorg or a
+        removed log): transfers move by block here, so ask which refunds may have changed."""
+        for refund_id in await db_refunds.refunds_to_resettle(conn, self.name):
+            await refunds.resettle(conn, refund_id, self.change)
 
     # ----- reorgs -------------------------------------------------------------------------
 
@@ -351,6 +368,7 @@ class EvmWatcher:
             touched = await db_evm.rewind(conn, self.name, ancestor)
             for payment_id in set(touched):
                 await resettle(conn, payment_id, self.change)
+            await self._resettle_refunds(conn)
         orphaned = (tip["number"] - ancestor) if tip else 0
         EVM_REORGS.labels(self.name).inc()
         EVM_REORG_DEPTH.labels(self.name).observe(orphaned)
@@ -369,6 +387,7 @@ class EvmWatcher:
                                                          s.block_hash)
             for payment_id in set(touched):
                 await resettle(conn, payment_id, self.change)
+            await self._resettle_refunds(conn)
 
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from paywatch.core.chains import ChainInputError, Runnable
+from paywatch.core.chains import ChainInputError, RefundAsk, Runnable
 from paywatch.core.money import format_units
 from paywatch.core.payments import PaymentAsk, new_reference
 from paywatch.core.solanapay import SolanaChain, UrlTooLong, build_transfer_url, remainder_url
@@ -98,6 +98,28 @@ class SolanaAdapter:
             raise ChainInputError(503, "unique_amounts_full", "too many open payments of this "
                                   "amount to this wallet; try again later", type_="api_error")
         return amount
+
+    async def plan_refund(self, conn: asyncpg.Connection, store: Mapping[str, Any],
+                          ask: RefundAsk) -> dict[str, Any]:
+        """A Solana Pay transfer request from the store's wallet (the account the watcher
+        already follows, so the outgoing transfer is seen) to the destination, with a fresh
+        reference of its own (paywatch.core.chains.Refunds)."""
+        source = store["solana_recipient"]
+        if not source:
+            raise ChainInputError(422, "chain_not_configured",
+                                  "this store has no Solana wallet to refund from",
+                                  param="chain")
+        reference = new_reference()
+        try:
+            url = build_transfer_url(recipient=ask.destination, amount_base_units=ask.amount,
+                                     decimals=ask.decimals, spl_token=ask.mint,
+                                     references=[reference], label=ask.label,
+                                     message="Refund")
+        except UrlTooLong as exc:
+            raise ChainInputError(422, "payment_url_too_long", str(exc),
+                                  param=exc.field) from None
+        return {"source": source, "reference": reference, "payment_url": url,
+                "request_type": "solana_pay", "request_chain_id": None}
 
     def remainder_request(self, payment_url: str, remaining: int, decimals: int) -> str | None:
         return remainder_url(payment_url, remaining, decimals)

@@ -16,9 +16,11 @@ from typing import Any
 import asyncpg
 
 from db import listen, watch
+from db import refunds as db_refunds
 from paywatch.core.metrics import OPEN_PAYMENTS
 from paywatch.core.states import OPEN_PAYMENT, WATCHED_PAYMENT
 from watcher.solana.matcher import OpenPayment
+from watcher.solana.refunds import PendingRefund
 
 log = logging.getLogger("paywatch.watcher.solana.index")
 CHAIN = "solana"
@@ -31,6 +33,11 @@ def _open(row: asyncpg.Record) -> OpenPayment:
     return OpenPayment(row["id"], row["reference"], sys.intern(row["recipient"]),
                        sys.intern(row["asset"]), sys.intern(mint) if mint else None,
                        row["memo"], row["unique_due"])
+
+
+def _refund(row: asyncpg.Record) -> PendingRefund:
+    return PendingRefund(row["id"], row["store_id"], row["reference"], row["source"],
+                         row["destination"], row["asset"], row["mint"], int(row["amount"]))
 
 
 AmountKey = tuple[str, str | None]  # (wallet, mint or None for SOL)
@@ -48,9 +55,25 @@ class ReferenceIndex:
         self.by_amount: dict[AmountKey, dict[int, OpenPayment]] = {}
         # payments announced by a notification and not re-read yet
         self._changed: set[uuid.UUID] = set()
+        # Pending refunds (the merchant's wallet sending money back) by their own reference,
+        # kept current the same way: their notifications carry kind 'refund' (migration 0008).
+        self.refunds: dict[str, PendingRefund] = {}
+        self._refunds_changed: set[uuid.UUID] = set()
 
     def lookup(self, key: str) -> OpenPayment | None:
         return self.by_reference.get(key)
+
+    def lookup_refund(self, key: str) -> PendingRefund | None:
+        return self.refunds.get(key)
+
+    async def learn_refunds(self, conn: asyncpg.Connection, references: list[str]) -> bool:
+        """Index the pending refunds among `references` straight from the table (a refund made
+        a moment ago may not have reached the index yet). True when one was new to it."""
+        rows = await db_refunds.pending_by_reference(conn, CHAIN, references)
+        fresh = [r for r in rows if r["reference"] not in self.refunds]
+        for row in fresh:
+            self.refunds[row["reference"]] = _refund(row)
+        return bool(fresh)
 
     def lookup_amount(self, wallet: str, mint: str | None, amount: int) -> OpenPayment | None:
         """The watched unique-amount payment to `wallet` of that asset asking exactly
@@ -84,6 +107,9 @@ class ReferenceIndex:
         # Announced changes from before this read are in it: the next `_apply_changed` only
         # needs those announced from now on.
         self._changed.clear()
+        self._refunds_changed.clear()
+        self.refunds = {r["reference"]: _refund(r)
+                        for r in await db_refunds.pending_refunds(conn, CHAIN)}
         rows = await watch.open_payments(conn, CHAIN, WATCHED_PAYMENT)
         self.by_reference = {r["reference"]: _open(r) for r in rows}
         self.by_id = {p.id: ref for ref, p in self.by_reference.items()}
@@ -128,7 +154,8 @@ class ReferenceIndex:
             note = json.loads(payload)
             if note.get("chain") != CHAIN:
                 return False
-            self._changed.add(uuid.UUID(note["id"]))
+            changed = self._refunds_changed if note.get("kind") == "refund" else self._changed
+            changed.add(uuid.UUID(note["id"]))
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignored a malformed payment notification")
             return False
@@ -137,6 +164,7 @@ class ReferenceIndex:
     async def _apply_changed(self, conn: asyncpg.Connection) -> None:
         """Re-read the announced payments in one query: those still open are (re)indexed, the
         others leave. If this fails, the reload after reconnecting covers them."""
+        await self._apply_refunds(conn)
         ids, self._changed = self._changed, set()
         if not ids:  # a reload in between took them
             return
@@ -149,3 +177,15 @@ class ReferenceIndex:
                 if gone is not None:
                     self._drop_amount(gone)
         OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
+
+    async def _apply_refunds(self, conn: asyncpg.Connection) -> None:
+        """Re-read the announced refunds: pending ones are (re)indexed, the others leave."""
+        ids, self._refunds_changed = self._refunds_changed, set()
+        if not ids:
+            return
+        rows = await db_refunds.pending_among(conn, CHAIN, list(ids))
+        pending = {r["id"] for r in rows}
+        self.refunds = {ref: r for ref, r in self.refunds.items()
+                        if r.id not in ids or r.id in pending}
+        for row in rows:
+            self.refunds[row["reference"]] = _refund(row)

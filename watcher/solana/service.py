@@ -21,11 +21,12 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from db import refunds as db_refunds
 from db import transfers as db_transfers
 from db import watch
 from db.pool import DATABASE_ERRORS
 from paywatch.core.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG
-from paywatch.services import transfers
+from paywatch.services import refunds, transfers
 from paywatch.services.payments import Change, reference_match, resettle
 from watcher.health import HealthStamp
 from watcher.rpc import RpcError, RpcPool, RpcUnavailable
@@ -33,6 +34,7 @@ from watcher.solana import answers
 from watcher.solana.accounts import watched_accounts
 from watcher.solana.index import ReferenceIndex
 from watcher.solana.matcher import Finding, WatchedAccount, account_keys, match_transaction
+from watcher.solana.refunds import RefundFinding, match_refunds
 from watcher.solana.stream import LogStream
 
 log = logging.getLogger("paywatch.watcher.solana")
@@ -178,10 +180,11 @@ class SolanaWatcher:
         if any(f.unmatched_reason for f in findings) and await self._learn(tx, findings):
             findings = self._match(tx)
         kept = [f for f in findings if inbox or not f.unmatched_reason]
-        if kept:
-            await self._record(signature, tx, kept)
+        sent = await self._refunds_sent(tx)
+        if kept or sent:
+            await self._record(signature, tx, kept, sent)
         if len(kept) == len(findings):
-            self._remember(signature, bool(findings))
+            self._remember(signature, bool(findings) or bool(sent))
         # else: left unremembered, so its notification (if it is new after all) records it
 
     def _match(self, tx: dict[str, Any]) -> list[Finding]:
@@ -202,6 +205,25 @@ class SolanaWatcher:
                                                       f.sent)
         return learned
 
+    async def _refunds_sent(self, tx: dict[str, Any]) -> list[RefundFinding]:
+        """The transaction's transfers that pay a pending refund. When a watched wallet signed
+        it (the merchant sending money) and the index knows none of its references, the table
+        is asked: a refund made a moment ago may not have reached the index yet."""
+        sent = match_refunds(tx, self.index.lookup_refund)
+        if sent or not self._signed_by_watched(tx):
+            return sent
+        async with self.pool.acquire() as conn:
+            if not await self.index.learn_refunds(conn, account_keys(tx)):
+                return []
+        return match_refunds(tx, self.index.lookup_refund)
+
+    def _signed_by_watched(self, tx: dict[str, Any]) -> bool:
+        message = tx["transaction"]["message"]
+        signers = message["accountKeys"][:int(message.get("header", {})
+                                              .get("numRequiredSignatures", 1))]
+        wallets = {a.wallet for a in self.watched.values()}
+        return any(key in wallets for key in signers)
+
     async def _fetch(self, signature: str) -> dict[str, Any] | None:
         for delay in (0, 0.2, 0.5, 1.0):
             await asyncio.sleep(delay)
@@ -217,8 +239,8 @@ class SolanaWatcher:
                 return tx
         return None
 
-    async def _record(self, signature: str, tx: dict[str, Any],
-                      findings: list[Finding]) -> None:
+    async def _record(self, signature: str, tx: dict[str, Any], findings: list[Finding],
+                      sent: list[RefundFinding]) -> None:
         block_time = tx.get("blockTime")
         when = datetime.fromtimestamp(block_time, UTC) if block_time else None
         async with self.pool.acquire() as conn, conn.transaction():
@@ -240,6 +262,28 @@ class SolanaWatcher:
                     touched.add(f.payment_id)
             for payment_id in touched:
                 await resettle(conn, payment_id, self.change)
+            await self._record_refunds(conn, signature, tx, when, sent)
+
+    async def _record_refunds(self, conn: asyncpg.Connection, signature: str,
+                              tx: dict[str, Any], when: datetime | None,
+                              sent: list[RefundFinding]) -> None:
+        """Outgoing transfers that pay refunds: in the one ledger (direction 'out', the refund,
+        no payment), then each refund decided from its transfers."""
+        touched = set()
+        for f in sent:
+            inserted = await transfers.record(conn, {
+                "chain": CHAIN, "tx_id": signature, "index": f.index, "payment_id": None,
+                "asset": f.refund.asset, "mint": f.refund.mint, "sender": f.sender,
+                "recipient": f.recipient, "amount": f.amount, "slot": tx.get("slot"),
+                "block_time": when, "status": "rejected" if f.reject_reason else "confirmed",
+                "reject_reason": f.reject_reason,
+                "matched_by": None if f.reject_reason else "reference",
+                "via_program": f.via_program, "store_id": f.refund.store_id,
+                "direction": "out", "refund_id": f.refund.id})
+            if inserted and not f.reject_reason:
+                touched.add(f.refund.id)
+        for refund_id in touched:
+            await refunds.resettle(conn, refund_id, self.change)
 
     def _remember(self, signature: str, matched: bool) -> None:
         self.done[signature] = matched
@@ -272,6 +316,9 @@ class SolanaWatcher:
                 return
             for payment_id in set(touched):
                 await resettle(conn, payment_id, self.change)
+            # A refund's transfer that reached finality or was dropped: its refund follows.
+            for refund_id in await db_refunds.refunds_of_tx(conn, CHAIN, row["tx_id"]):
+                await refunds.resettle(conn, refund_id, self.change)
 
     async def measure_lag(self) -> None:
         if self.stream.last_slot:
