@@ -14,9 +14,10 @@ import asyncpg
 
 # A transaction seen again after it was reverted (re-included after a reorg or a dead fork)
 # comes back to life in its new block; any other repeat changes nothing.
-# The books: a transfer that pays a payment is valued at that payment's quoted price in its
-# currency as it is recorded ($4's row; a value beyond the column's range is left NULL rather
-# than failing the watcher's transaction); the market value at confirmation comes later.
+# The books: a transfer that pays a payment ($4) is valued at that payment's quoted price in
+# its currency as it is recorded, and a refund's outgoing transfer ($21) at the refund's stated
+# rate (a value beyond the column's range is left NULL rather than failing the watcher's
+# transaction); the market value at confirmation comes later.
 INSERT_TRANSFER = """
 INSERT INTO transfers (chain, tx_id, index, payment_id, asset, mint, sender, recipient, amount,
                        memo, slot, block_time, status, reject_reason, confirmed_at, block_hash,
@@ -24,10 +25,12 @@ INSERT INTO transfers (chain, tx_id, index, payment_id, asset, mint, sender, rec
                        currency, fiat_at_quote)
 SELECT $1, $2, $3, $4::uuid, $5, $6, $7, $8, $9::numeric, $10, $11, $12, $13::text, $14,
        CASE WHEN $13 IN ('confirmed', 'finalized') THEN now() END, $15, $16, $17, $18, $19,
-       $20, $21, p.currency, CASE WHEN v.fiat < 1e12 THEN v.fiat END
+       $20, $21, COALESCE(p.currency, r.currency), CASE WHEN v.fiat < 1e12 THEN v.fiat END
 FROM (SELECT 1) one LEFT JOIN payments p ON p.id = $4
-     LEFT JOIN LATERAL (SELECT round(p.price * $9 / 10::numeric ^ p.decimals, 8) AS fiat) v
-     ON true
+     LEFT JOIN refunds r ON r.id = $21::uuid
+     LEFT JOIN LATERAL (SELECT round(COALESCE(p.price, r.price) * $9
+                                     / 10::numeric ^ COALESCE(p.decimals, r.decimals), 8)
+                        AS fiat) v ON true
 ON CONFLICT (chain, tx_id, index) DO UPDATE
 SET status = EXCLUDED.status, slot = EXCLUDED.slot, block_hash = EXCLUDED.block_hash,
     block_time = EXCLUDED.block_time, confirmed_at = EXCLUDED.confirmed_at, reverted_at = NULL

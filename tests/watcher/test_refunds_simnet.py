@@ -109,6 +109,10 @@ async def test_a_full_sol_refund_sent_by_the_merchant_wallet_refunds_the_order(
                                 uuid.UUID(made["id"]))
     assert (row["direction"], row["store_id"], row["matched_by"]) == (
         "out", paid["store_id"], "reference")
+    # The books: the money that went back is valued at the refund's own rate.
+    booked = await h.pool.fetchrow("SELECT * FROM refunds WHERE id = $1", uuid.UUID(made["id"]))
+    assert (row["currency"], row["fiat_at_quote"]) == (
+        booked["currency"], round(booked["price"] * received / 10**9, 8))
     payment = await (await h.api.get(f"/v1/payments/{pay['id']}", headers=h.headers)).json()
     assert payment["amount_refunded"] == str(received)
     assert payment["status"] == "confirmed"  # a refund is not a payment status
