@@ -40,3 +40,17 @@ async def test_a_payment_the_index_does_not_know_yet_is_found_in_the_table(
     assert row["amount_received"] == int(payment["amount_due"])
     assert await h.pool.fetchval("SELECT count(*) FROM transfers WHERE tx_id = $1 "
                                  "AND unmatched_reason IS NOT NULL", signature) == 0
+
+
+async def test_a_payment_indexed_by_its_notification_meanwhile_is_still_matched(
+        h: Harness) -> None:
+    """The race behind payments left pending in the suite now and then: the transaction was
+    matched before the notification indexed its payment, then the table was asked after it
+    had. The table's answer must send the caller back to matching, not to the inbox."""
+    watcher = await h.start_watcher(resync_s=NEVER_S, tracker_interval_s=NEVER_S)
+    payment = await h.create()
+    reference = payment["payment_request"]["reference"]
+    await until(lambda: watcher.index.lookup(reference) is not None, "the index entry")
+    async with h.pool.acquire() as conn:
+        assert await watcher.index.learn(conn, [reference], str(h.merchant.pubkey()), None,
+                                         int(payment["amount_due"]))

@@ -68,12 +68,11 @@ class ReferenceIndex:
 
     async def learn_refunds(self, conn: asyncpg.Connection, references: list[str]) -> bool:
         """Index the pending refunds among `references` straight from the table (a refund made
-        a moment ago may not have reached the index yet). True when one was new to it."""
+        a moment ago may not have reached the index yet). True when the table has one."""
         rows = await db_refunds.pending_by_reference(conn, CHAIN, references)
-        fresh = [r for r in rows if r["reference"] not in self.refunds]
-        for row in fresh:
-            self.refunds[row["reference"]] = _refund(row)
-        return bool(fresh)
+        for row in rows:
+            self.refunds.setdefault(row["reference"], _refund(row))
+        return bool(rows)  # any row: see `learn`
 
     def lookup_amount(self, wallet: str, mint: str | None, amount: int) -> OpenPayment | None:
         """The watched unique-amount payment to `wallet` of that asset asking exactly
@@ -124,12 +123,14 @@ class ReferenceIndex:
                     mint: str | None, amount: int) -> bool:
         """Index the watched payments a transfer could pay (by one of `references`, or as the
         unique amount `amount` of `mint` at `wallet`) straight from the table: a payment made a
-        moment ago may not have reached the index yet. True when one was new to it."""
+        moment ago may not have reached the index yet. True when the table has one."""
         rows = await watch.open_payments_for_transfer(conn, CHAIN, WATCHED_PAYMENT, references,
                                                       wallet, mint, amount)
-        fresh = [r for r in rows if r["reference"] not in self.by_reference]
-        self._index_rows(fresh)
-        return bool(fresh)
+        self._index_rows([r for r in rows if r["reference"] not in self.by_reference])
+        # Any row, not only one new to the index: a notification may have indexed the payment
+        # between the caller's first match and this read, and the caller must match again
+        # (answering "nothing new" sent a paid payment's transfer to the inbox).
+        return bool(rows)
 
     def _index_rows(self, rows: list[asyncpg.Record]) -> None:
         for row in rows:
