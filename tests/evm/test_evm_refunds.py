@@ -86,6 +86,29 @@ async def test_a_full_usdt_refund_from_another_merchant_address_refunds_the_orde
         "pending_payment", "paid", "refunded"]
 
 
+async def test_an_overpayment_refund_gives_the_excess_back_and_the_order_stays_paid(
+        evm: EvmHarness) -> None:
+    await evm.start_watcher()
+    resp = await evm.api.post("/v1/orders", headers=evm.headers, json=ORDER)
+    order = await resp.json()
+    pay = await evm.create(asset="USDT", order_id=order["id"], amount=None, currency=None)
+    await evm.pay(pay, amount=27_500_000)  # 2.5 USDT more than the 25 asked
+    await evm.anvil.mine(DEPTH)
+    paid = await evm.wait_for(pay["id"], "confirmed")
+    assert (paid["exception"], paid["amount_received"]) == ("overpaid", 27_500_000)
+    over = await refund(evm, pay["id"], status=422, amount="27500001")  # more than arrived
+    assert over["error"]["param"] == "amount"
+    made = await refund(evm, pay["id"], amount="2500000", reason="overpaid")
+    assert made["destination"] == evm.anvil.accounts[CUSTOMER]
+    await mined(evm, await evm.anvil.pay_token(evm.usdt, made["destination"], 2_500_000,
+                                               MERCHANT))
+    await evm.anvil.mine(DEPTH)
+    await wait_refund(evm, made["id"], "confirmed")
+    assert (await evm.payment(pay["id"]))["amount_refunded"] == 2_500_000
+    now = await order_of(evm, order["id"])
+    assert now["status"] == "partially_refunded"  # what the order cost is still kept
+
+
 async def test_a_partial_eth_refund_on_a_shared_address_needs_a_destination(
         evm: EvmHarness) -> None:
     evm.headers, _ = await make_evm_store(evm.pool, evm.chain, "shared", "shared_address",
