@@ -11,6 +11,7 @@ from aiohttp import web
 from api import (
     analytics,
     checkout,
+    dashboard,
     exports,
     health,
     me,
@@ -36,7 +37,7 @@ from paywatch.core.pricing import QuoteService, build_quote_service
 from paywatch.core.settings import Settings
 
 ROUTE_MODULES = (health, me, stores, orders, payments, refunds, transfers, quotes, analytics,
-                 exports, webhooks, checkout, txrequest)
+                 exports, webhooks, checkout, txrequest, dashboard)
 
 
 @web.middleware

@@ -41,20 +41,31 @@ async def run_once(request: web.Request, who: Principal, work: Work) -> web.Resp
     key = request.headers.get("Idempotency-Key")
     if key is not None:
         _check_key(key)
+    status, body, replayed = await run_keyed(request, who, key, work)
+    return web.json_response(body, status=status, dumps=_dumps,
+                             headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
+async def run_keyed(request: web.Request, who: Principal, key: str | None,
+                    work: Work) -> tuple[int, Any, bool]:
+    """`work(conn)` in one transaction, at most once per `key` (when one is given): the status,
+    the body, and whether it is the stored answer of an earlier run. The API's key comes from
+    the Idempotency-Key header; the dashboard's from the form (so a double submit acts once)."""
     digest = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n"
                             + await request.read()).digest()
     async with request.app[DB_POOL].acquire() as conn, conn.transaction():
         if key is not None and not await idempotency.claim(
                 conn, _scope(who), key, request.method, request.path, digest):
-            return await _replay(conn, who, key, digest)
+            status, body = await _replay(conn, who, key, digest)
+            return status, body, True
         status, body = await work(conn)
         if key is not None:
             await idempotency.save(conn, _scope(who), key, status, body)
-    return web.json_response(body, status=status, dumps=_dumps)
+    return status, body, False
 
 
 async def _replay(conn: asyncpg.Connection, who: Principal, key: str,
-                  digest: bytes) -> web.Response:
+                  digest: bytes) -> tuple[int, Any]:
     row = await idempotency.stored(conn, _scope(who), key)
     if row is None or row["response_status"] is None:  # cannot happen after a blocking claim
         raise ApiError(409, "idempotency_key_in_use", "a request with this key is in progress",
@@ -64,8 +75,7 @@ async def _replay(conn: asyncpg.Connection, who: Principal, key: str,
                        "this Idempotency-Key was used with a different request "
                        f"({row['method']} {row['path']} with another body)",
                        param="Idempotency-Key")
-    return web.json_response(row["response_body"], status=row["response_status"],
-                             headers={"Idempotent-Replayed": "true"}, dumps=_dumps)
+    return row["response_status"], row["response_body"]
 
 
 def _dumps(value: Any) -> str:

@@ -147,6 +147,26 @@ CREATE TABLE public.customers (
 );
 
 --
+-- Name: dashboard_sessions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.dashboard_sessions (
+    token_hash bytea NOT NULL,
+    key_id uuid NOT NULL,
+    store_id uuid,
+    csrf_token text NOT NULL,
+    client text DEFAULT ''::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    ended_at timestamp with time zone,
+    CONSTRAINT dashboard_sessions_check CHECK ((expires_at > created_at)),
+    CONSTRAINT dashboard_sessions_client_check CHECK ((length(client) <= 200)),
+    CONSTRAINT dashboard_sessions_csrf_token_check CHECK (((length(csrf_token) >= 32) AND (length(csrf_token) <= 128))),
+    CONSTRAINT dashboard_sessions_token_hash_check CHECK ((length(token_hash) = 32))
+);
+
+--
 -- Name: events; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -659,6 +679,13 @@ ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
 
 --
+-- Name: dashboard_sessions dashboard_sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.dashboard_sessions
+    ADD CONSTRAINT dashboard_sessions_pkey PRIMARY KEY (token_hash);
+
+--
 -- Name: events events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -849,6 +876,18 @@ CREATE INDEX audit_log_store_idx ON public.audit_log USING btree (store_id, id D
 --
 
 CREATE UNIQUE INDEX customers_store_email_key ON public.customers USING btree (store_id, lower(email));
+
+--
+-- Name: dashboard_sessions_expires_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX dashboard_sessions_expires_idx ON public.dashboard_sessions USING btree (expires_at);
+
+--
+-- Name: dashboard_sessions_key_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX dashboard_sessions_key_idx ON public.dashboard_sessions USING btree (key_id) WHERE (ended_at IS NULL);
 
 --
 -- Name: events_store_seq_idx; Type: INDEX; Schema: public; Owner: -
@@ -1050,6 +1089,20 @@ ALTER TABLE ONLY public.audit_log
 
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_store_id_fkey FOREIGN KEY (store_id) REFERENCES public.stores(id) ON DELETE RESTRICT;
+
+--
+-- Name: dashboard_sessions dashboard_sessions_key_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.dashboard_sessions
+    ADD CONSTRAINT dashboard_sessions_key_id_fkey FOREIGN KEY (key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
+
+--
+-- Name: dashboard_sessions dashboard_sessions_store_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.dashboard_sessions
+    ADD CONSTRAINT dashboard_sessions_store_id_fkey FOREIGN KEY (store_id) REFERENCES public.stores(id) ON DELETE SET NULL;
 
 --
 -- Name: events events_order_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     # X-Forwarded-For whose last entry is used), for the per-client checkout stream limit.
     client_ip_header: str | None = None
 
+    # The dashboard (/dashboard): a signed-in session ends after this long without a page view,
+    # and in any case this long after sign-in. Sign-in attempts per client address per minute.
+    dashboard_idle_seconds: int = Field(default=30 * 60, ge=60, le=7 * 24 * 3600)
+    dashboard_session_seconds: int = Field(default=12 * 3600, ge=300, le=30 * 24 * 3600)
+    dashboard_sign_ins_per_minute: int = Field(default=10, ge=1, le=10_000)
+
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "console"
 
