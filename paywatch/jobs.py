@@ -28,6 +28,7 @@ from paywatch.services.sweeps import (
     expire_refunds,
     invalidate_payments,
     purge_events,
+    purge_sessions,
 )
 from paywatch.services.transfers import refresh_inbox_gauge
 from watcher.webhooks import Dispatcher
@@ -193,6 +194,7 @@ def build_scheduler(settings: Settings, pool: asyncpg.Pool,
         ("deliver_webhooks", dispatcher.run_until_idle, settings.webhook_dispatch_seconds),
         ("purge_idempotency_keys", lambda: purge_idempotency_keys(pool), 3600.0),
         ("purge_events", lambda: purge_events(pool, settings.event_retention_days), 3600.0),
+        ("purge_sessions", lambda: purge_sessions(pool), 3600.0),
         ("refresh_inbox_gauge", lambda: refresh_inbox_gauge(pool), INBOX_GAUGE_SECONDS),
         ("value_transfers", lambda: value_transfers(pool, quotes), VALUATION_SECONDS),
     ]

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from db import dashboard as sessions
 from db import sweeps
 from paywatch.services import payments, refunds
 
@@ -60,3 +61,9 @@ async def purge_events(pool: asyncpg.Pool, days: int, size: int = BATCH) -> int:
         return await sweeps.purge_events_batch(conn, days, limit)
 
     return await sweep(pool, batch, "purged events", size)
+
+
+async def purge_sessions(pool: asyncpg.Pool, size: int = BATCH) -> int:
+    """Dashboard sessions over for a week (signed out or expired): the audit log keeps who
+    signed in; the rows themselves are only for checking live cookies."""
+    return await sweep(pool, sessions.delete_over, "purged dashboard sessions", size)

@@ -201,3 +201,42 @@ async def test_an_unknown_dashboard_page_is_an_html_404(api: TestClient,
     answer = await api.get("/dashboard/no/such/page")
     assert answer.status == 404
     assert answer.content_type == "text/html"
+
+
+async def test_sessions_over_for_a_week_are_purged_and_live_ones_kept(
+        api: TestClient, pool: asyncpg.Pool) -> None:
+    from paywatch.services.sweeps import purge_sessions
+
+    headers, _store = await make_store(pool, "shop")
+    for _ in range(3):
+        api.session.cookie_jar.clear()
+        await sign_in(api, key_of(headers))
+    await pool.execute(
+        "UPDATE dashboard_sessions SET ended_at = now() - interval '8 days' WHERE token_hash IN "
+        "(SELECT token_hash FROM dashboard_sessions ORDER BY created_at LIMIT 2)")
+    assert await purge_sessions(pool, size=1) == 2
+    assert await pool.fetchval("SELECT count(*) FROM dashboard_sessions") == 1
+    assert (await api.get("/dashboard", allow_redirects=False)).status == 200  # the live one
+
+
+async def test_the_dashboard_says_503_with_retry_after_while_the_database_is_down() -> None:
+    from db.pool import create_pool
+    from tests.conftest import free_port
+
+    pool = await create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", min_size=0)
+    try:
+        async with api_client(pool) as client:
+            page = await client.get("/dashboard/sign-in")     # needs no database
+            csrf = fields(await page.text())["csrf"]
+            tried = await client.post("/dashboard/sign-in", data={
+                "csrf": csrf, "api_key": "pw_live_" + "a" * 43})
+            client.session.cookie_jar.update_cookies({COOKIE: "some-session"},
+                                                     client.make_url("/dashboard"))
+            viewed = await client.get("/dashboard")
+            for answer in (tried, viewed):
+                assert answer.status == 503
+                assert int(answer.headers["Retry-After"]) >= 1
+                assert answer.content_type == "text/html"
+                assert "database is unavailable" in await answer.text()
+    finally:
+        await pool.close()
