@@ -16,6 +16,7 @@ from api.errors import ApiError
 from api.keys import CHAINS, DB_POOL
 from db import stores
 from paywatch.core.chains import ChainInputError
+from paywatch.core.pricing import CfvPolicy
 
 from . import render
 from .forms import act, see_other
@@ -49,10 +50,10 @@ def form_values(store: api.Store, evm_chains: list[str]) -> dict[str, str]:
     typed = {name: "" if data[name] is None else str(data[name]) for name in TEXT_FIELDS}
     typed.update({name: _yes_no(data[name]) for name in YES_NO_FIELDS})
     typed["commitment"] = data["commitment"]
-    cfv = data["cfv_policy"]
-    typed.update(cfv_enabled=_yes_no(cfv.get("enabled", True)),
-                 cfv_threshold_percent=str(cfv.get("threshold_percent", "")),
-                 cfv_cap_percent=str(cfv.get("cap_percent", "")))
+    cfv = cfv_policy(store)
+    typed.update(cfv_enabled=_yes_no(cfv["enabled"]),
+                 cfv_threshold_percent=str(cfv["threshold_percent"]),
+                 cfv_cap_percent=str(cfv["cap_percent"]))
     typed["assets"] = "\n".join(_asset_line(a) for a in data["assets"])
     for chain in evm_chains:
         config = data["evm"].get(chain) or {}
@@ -60,6 +61,11 @@ def form_values(store: api.Store, evm_chains: list[str]) -> dict[str, str]:
         typed[f"evm_{chain}_xpub"] = config.get("xpub") or ""
         typed[f"evm_{chain}_address"] = config.get("address") or ""
     return typed
+
+
+def cfv_policy(store: api.Store) -> dict[str, Any]:
+    """The store's CFV policy in full (the stored one leaves out what is the default)."""
+    return CfvPolicy.model_validate(store.cfv_policy).model_dump(mode="json")
 
 
 def _asset_line(asset: dict[str, Any]) -> str:
@@ -97,7 +103,7 @@ def _body(typed: dict[str, str], current: api.Store, evm_chains: list[str]) -> a
         data["finalized_above"] = None     # emptied: no amount needs `finalized` any more
     data.update({name: typed[name] == "yes" for name in YES_NO_FIELDS})
     data["commitment"] = typed["commitment"]
-    data["cfv_policy"] = {**current.cfv_policy, "enabled": typed["cfv_enabled"] == "yes",
+    data["cfv_policy"] = {**cfv_policy(current), "enabled": typed["cfv_enabled"] == "yes",
                           "threshold_percent": typed["cfv_threshold_percent"],
                           "cap_percent": typed["cfv_cap_percent"]}
     data["assets"] = parse_assets(typed["assets"])
@@ -129,6 +135,7 @@ def _page(request: web.Request, viewer: Viewer, store: api.Store, typed: dict[st
           error: ApiError | None = None) -> web.Response:
     return render.html(request, "settings.html", status=error.status if error else 200,
                        viewer=viewer, notices=NOTICES, store=store, typed=typed, error=error,
+                       cfv=cfv_policy(store),
                        evm_chains=_evm_chains(request), evm_modes=EVM_MODES,
                        editable=viewer.can("admin"))
 
