@@ -9,8 +9,12 @@ from html.parser import HTMLParser
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import USDC_MINT, make_store
+from paywatch.core.evm import EvmChain
+from tests.conftest import USDC_MINT, api_client, make_store
 from tests.dashboard.helpers import key_of, post_form, sign_in
+
+BASE = EvmChain(name="base", chain_id=8453, rpc_urls=["http://127.0.0.1:1"])
+SHARED = "0x000000000000000000000000000000000000dEaD"
 
 
 class _Form(HTMLParser):
@@ -142,3 +146,25 @@ async def test_a_key_without_admin_reads_the_settings_and_cannot_edit(
     assert await pool.fetchval("SELECT name FROM stores") == "Shop"
     assert await pool.fetchval(
         "SELECT count(*) FROM audit_log WHERE action = 'store.update'") == 0
+
+
+async def test_an_evm_chain_is_set_and_removed_from_the_form(pool: asyncpg.Pool) -> None:
+    headers, store = await make_store(pool, "shop", scopes=["admin"])
+    async with api_client(pool, evm_chains=[BASE]) as api:
+        await sign_in(api, key_of(headers))
+        values = form_values(await (await api.get("/dashboard/settings")).text())
+        assert values["evm_base_mode"] == "none"
+        values.update(evm_base_mode="shared_address", evm_base_address=SHARED.lower())
+        assert (await post_form(api, "/dashboard/settings", **values)).status == 303
+        chain = await pool.fetchrow("SELECT * FROM store_evm_chains WHERE store_id = $1",
+                                    store["id"])
+        assert (chain["mode"], chain["address"]) == ("shared_address", SHARED)
+        values = form_values(await (await api.get("/dashboard/settings")).text())
+        assert values["evm_base_address"] == SHARED
+        refused = await post_form(api, "/dashboard/settings",
+                                  **{**values, "evm_base_mode": "deposit_address"})
+        assert refused.status == 422
+        assert "xpub" in await refused.text()
+        values["evm_base_mode"] = "none"
+        assert (await post_form(api, "/dashboard/settings", **values)).status == 303
+        assert await pool.fetchval("SELECT count(*) FROM store_evm_chains") == 0
