@@ -88,8 +88,11 @@ def parse_assets(text: str) -> list[dict[str, Any]]:
                            param="assets")
         item: dict[str, Any] = {"chain": words[0], "asset": words[1]}
         for word in words[2:]:
-            item["decimals" if word.isdigit() else "mint"] = int(word) if word.isdigit() \
-                else word
+            name = "decimals" if word.isdigit() and len(word) < 4 else "mint"
+            if name in item:
+                raise ApiError(422, "parameter_invalid", f"assets, line {number}: one mint "
+                               "and one number of decimals at most", param="assets")
+            item[name] = int(word) if name == "decimals" else word
         assets.append(item)
     return assets
 

@@ -118,6 +118,7 @@ async def test_a_refused_edit_is_a_422_that_keeps_what_was_typed(
             ({"default_currency": "XYZ1"}, "default_currency"),
             ({"assets": "solana SOL 9\nmoon DOGE"}, "moon"),
             ({"assets": "solana"}, "assets, line 1"),
+            ({"assets": "solana SOL 9\nsolana USDC a b"}, "assets, line 2"),
             ({"cfv_cap_percent": "lots", "name": "Typed name"}, "cap_percent")):
         typed = {**values, **change}
         answer = await post_form(api, "/dashboard/settings", **typed)
