@@ -5,7 +5,9 @@ chunks, so memory stays flat however long the period (bench/exports.py measures 
 from __future__ import annotations
 
 import logging
+import uuid
 from contextlib import aclosing
+from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
@@ -51,18 +53,24 @@ async def export(request: web.Request) -> web.StreamResponse:
     who.require("payments:read")
     kind = kind_of(request)
     q = parse_query(request, ExportQuery)
-    store_id = store_of(who)
+    return await stream_export(request, store_of(who), kind, q.format, q.from_, q.to)
+
+
+async def stream_export(request: web.Request, store_id: uuid.UUID, kind: str, fmt: str,
+                        start: datetime, end: datetime) -> web.StreamResponse:
+    """The books of `kind` for [start, end) streamed as `fmt`: the one body the API's export
+    and the dashboard's download both send (the caller has checked the scope and the period)."""
     explorer = books.explorer_of(request.app[CHAINS])
     async with request.app[DB_POOL].acquire() as conn, \
-            aclosing(exports.rows(conn, kind, store_id, q.from_, q.to)) as rows, \
-            aclosing(books.encode(kind, q.format, rows, explorer)) as chunks:
+            aclosing(exports.rows(conn, kind, store_id, start, end)) as rows, \
+            aclosing(books.encode(kind, fmt, rows, explorer)) as chunks:
         # The first chunk before the status line: a database that fails at once still gets
         # the error envelope (503) instead of a 200 cut short.
         first = await anext(chunks)
         response = web.StreamResponse(headers={
-            "Content-Type": books.CONTENT_TYPES[q.format],
+            "Content-Type": books.CONTENT_TYPES[fmt],
             "Content-Disposition": "attachment; filename="
-                                   f"\"{books.filename(kind, q.from_, q.to, q.format)}\"",
+                                   f"\"{books.filename(kind, start, end, fmt)}\"",
             "Cache-Control": "no-store",
         })
         response.enable_chunked_encoding()

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from api.auth import Principal, principal
 from api.body import parse_body, respond
 from api.errors import ApiError
-from api.idempotency import run_once
+from api.idempotency import Work, run_once
 from api.keys import CHAINS, DB_POOL
 from api.models.common import (
     Currency,
@@ -260,21 +260,30 @@ def _gone() -> ApiError:
     return ApiError(404, "resource_missing", "no such store")
 
 
-async def update_store(request: web.Request) -> web.Response:
-    who = principal(request)
+def store_update(chains: ChainRegistry, who: Principal, ref: str, body: StoreFields) -> Work:
+    """The work that updates a store (the API's and the dashboard's): `admin`, the key's own
+    store (another is a 404, before any 422), the body checked against the configured chains,
+    and the change audited with the store before and after."""
     who.require("admin")
-    body = await parse_body(request, StoreFields)
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
-        before = await _find(conn, who, request.match_info["ref"])  # a 404 before any 422
-        edit = _edit(request.app[CHAINS], body, body.assets)
+        before = await _find(conn, who, ref)  # a 404 before any 422
+        edit = _edit(chains, body, body.assets)
         try:
             row = await store_service.update_store(conn, before["id"], edit, who.actor)
         except StoreGone:
             raise _gone() from None
         return 200, (await store_out(conn, row)).model_dump(mode="json")
 
-    return await run_once(request, who, work)
+    return work
+
+
+async def update_store(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require("admin")
+    body = await parse_body(request, StoreFields)
+    return await run_once(request, who, store_update(request.app[CHAINS], who,
+                                                     request.match_info["ref"], body))
 
 
 async def get_store(request: web.Request) -> web.Response:

@@ -3,6 +3,7 @@ its deliveries, redeliver)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -10,10 +11,10 @@ import asyncpg
 from aiohttp import web
 from pydantic import Field
 
-from api.auth import principal
+from api.auth import Principal, principal
 from api.body import parse_body, parse_query, respond
 from api.errors import ApiError
-from api.idempotency import run_once
+from api.idempotency import Work, run_once
 from api.keys import DB_POOL, SETTINGS
 from api.models.common import (
     ListResponse,
@@ -119,11 +120,13 @@ def event_out(row: asyncpg.Record, deliveries: list[asyncpg.Record] | None = Non
             delivered_at=d["delivered_at"]) for d in deliveries])
 
 
-async def create_endpoint(request: web.Request) -> web.Response:
-    who = principal(request)
+async def endpoint_creation(request: web.Request, who: Principal,
+                            body: EndpointCreate) -> Work:
+    """The work that adds an endpoint (the API's and the dashboard's): its URL passes the SSRF
+    policy first (a 422 `url_not_allowed`), then the row and its audit row in one transaction.
+    The answer carries the new secret, the one time it is ever shown."""
     who.require("webhooks:write")
     store_id = store_of(who)
-    body = await parse_body(request, EndpointCreate)
     try:
         await check_url(body.url, request.app[SETTINGS].webhook_allow_private)
     except UnsafeUrl as exc:
@@ -139,7 +142,15 @@ async def create_endpoint(request: web.Request) -> web.Response:
                                                        "event_types": body.event_types})
         return 201, endpoint_out(row, secret).model_dump(mode="json")
 
-    return await run_once(request, who, work)
+    return work
+
+
+async def create_endpoint(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require("webhooks:write")
+    store_of(who)
+    body = await parse_body(request, EndpointCreate)
+    return await run_once(request, who, await endpoint_creation(request, who, body))
 
 
 async def list_endpoints(request: web.Request) -> web.Response:
@@ -151,16 +162,26 @@ async def list_endpoints(request: web.Request) -> web.Response:
                                 next_cursor=None))
 
 
+async def remove_endpoint(conn: asyncpg.Connection, who: Principal,
+                          endpoint_id: uuid.UUID) -> None:
+    """Delete one of the store's endpoints and audit it (the caller's transaction); another
+    store's endpoint is a 404."""
+    who.require("webhooks:write")
+    store_id = store_of(who)
+    if not await db.delete_endpoint(conn, endpoint_id, store_id):
+        raise ApiError(404, "resource_missing", f"no webhook endpoint {endpoint_id}")
+    await audit.record(conn, store_id=store_id, actor=who.actor,
+                       action="webhook_endpoint.delete", object_type="webhook_endpoint",
+                       object_id=endpoint_id)
+
+
 async def delete_endpoint(request: web.Request) -> web.Response:
     who = principal(request)
     who.require("webhooks:write")
-    store_id, endpoint_id = store_of(who), parse_id(request.match_info["id"], "webhook endpoint")
+    store_of(who)
+    endpoint_id = parse_id(request.match_info["id"], "webhook endpoint")
     async with request.app[DB_POOL].acquire() as conn, conn.transaction():
-        if not await db.delete_endpoint(conn, endpoint_id, store_id):
-            raise ApiError(404, "resource_missing", f"no webhook endpoint {endpoint_id}")
-        await audit.record(conn, store_id=store_id, actor=who.actor,
-                           action="webhook_endpoint.delete", object_type="webhook_endpoint",
-                           object_id=endpoint_id)
+        await remove_endpoint(conn, who, endpoint_id)
     return web.Response(status=204)
 
 
@@ -188,10 +209,11 @@ async def get_event(request: web.Request) -> web.Response:
         return respond(event_out(row, await db.event_deliveries(conn, event_id)))
 
 
-async def redeliver(request: web.Request) -> web.Response:
-    who = principal(request)
+def redelivery(who: Principal, event_id: uuid.UUID) -> Work:
+    """The work that delivers one of the store's events again to every endpoint that wants it
+    (the API's and the dashboard's); another store's event is a 404."""
     who.require("webhooks:write")
-    store_id, event_id = store_of(who), parse_id(request.match_info["id"], "event")
+    store_id = store_of(who)
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         row = await db.event(conn, event_id, store_id)
@@ -203,7 +225,15 @@ async def redeliver(request: web.Request) -> web.Response:
         return 200, event_out(row, await db.event_deliveries(conn, event_id)).model_dump(
             mode="json")
 
-    return await run_once(request, who, work)
+    return work
+
+
+async def redeliver(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require("webhooks:write")
+    store_of(who)
+    event_id = parse_id(request.match_info["id"], "event")
+    return await run_once(request, who, redelivery(who, event_id))
 
 
 def add_routes(app: web.Application) -> None:

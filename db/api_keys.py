@@ -24,11 +24,13 @@ UPDATE api_keys SET last_used_at = now()
 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
 """
 
-# Guarded: revoking twice changes nothing and reports nothing.
+# Guarded: revoking twice changes nothing and reports nothing. $2: only a key of that store
+# (NULL: any key, the operator's CLI).
 REVOKE_KEY = """
 UPDATE api_keys SET revoked_at = now()
 WHERE (id::text = $1 OR prefix = $1) AND revoked_at IS NULL
-RETURNING id, prefix
+  AND ($2::uuid IS NULL OR store_id = $2)
+RETURNING id, prefix, store_id
 """
 
 SELECT_KEYS = """
@@ -37,6 +39,13 @@ SELECT k.id, k.name, k.prefix, k.scopes, k.created_at, k.last_used_at, k.revoked
 FROM api_keys k LEFT JOIN stores s ON s.id = k.store_id
 WHERE $1::uuid IS NULL OR k.store_id = $1
 ORDER BY k.created_at
+"""
+
+
+# One key of one store (another store's key is "missing"), whatever its state.
+SELECT_STORE_KEY = """
+SELECT id, store_id, name, prefix, scopes, created_at, last_used_at, revoked_at
+FROM api_keys WHERE id = $1 AND store_id = $2
 """
 
 
@@ -53,8 +62,14 @@ async def touch_key(conn: asyncpg.Connection, key_id: Any) -> None:
     await conn.execute(TOUCH_KEY, key_id)
 
 
-async def revoke_key(conn: asyncpg.Connection, id_or_prefix: str) -> list[asyncpg.Record]:
-    return await conn.fetch(REVOKE_KEY, id_or_prefix)
+async def revoke_key(conn: asyncpg.Connection, id_or_prefix: str,
+                     store_id: Any | None = None) -> list[asyncpg.Record]:
+    return await conn.fetch(REVOKE_KEY, id_or_prefix, store_id)
+
+
+async def store_key(conn: asyncpg.Connection, key_id: Any,
+                    store_id: Any) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_STORE_KEY, key_id, store_id)
 
 
 async def list_keys(conn: asyncpg.Connection, store_id: Any | None) -> list[asyncpg.Record]:

@@ -129,6 +129,42 @@ RETURNING id
 """
 
 
+# Each endpoint with its health: the outcome of its latest finished attempt and how many of
+# its deliveries are failing now (given up, or retrying after a failed attempt).
+SELECT_ENDPOINT_HEALTH = """
+SELECT e.*, last.status AS last_status, last.last_status_code, last.last_error,
+       last.delivered_at AS last_delivered_at, fail.failing
+FROM webhook_endpoints e
+LEFT JOIN LATERAL (
+    SELECT d.status, d.last_status_code, d.last_error, d.delivered_at
+    FROM webhook_deliveries d
+    WHERE d.endpoint_id = e.id AND (d.status <> 'pending' OR d.last_error IS NOT NULL
+                                    OR d.last_status_code IS NOT NULL)
+    ORDER BY d.id DESC LIMIT 1) last ON true
+CROSS JOIN LATERAL (
+    SELECT count(*) AS failing FROM webhook_deliveries d
+    WHERE d.endpoint_id = e.id AND (d.status = 'failed' OR (d.status = 'pending'
+          AND (d.last_error IS NOT NULL OR d.last_status_code IS NOT NULL)))) fail
+WHERE e.store_id = $1
+ORDER BY e.created_at, e.id
+"""
+
+# The store's failing deliveries (as above), newest first, keyset-paged by delivery id ($2: the
+# last id of the previous page).
+SELECT_FAILING_DELIVERIES = """
+SELECT d.id, d.status, d.attempts, d.last_status_code, d.last_error, d.next_attempt_at,
+       d.created_at, e.id AS endpoint_id, e.url, ev.id AS event_id, ev.type AS event_type,
+       ev.created_at AS event_created_at, ev.payment_id
+FROM webhook_deliveries d
+JOIN webhook_endpoints e ON e.id = d.endpoint_id
+JOIN events ev ON ev.id = d.event_id
+WHERE e.store_id = $1 AND ($2::bigint IS NULL OR d.id < $2)
+  AND (d.status = 'failed' OR (d.status = 'pending'
+       AND (d.last_error IS NOT NULL OR d.last_status_code IS NOT NULL)))
+ORDER BY d.id DESC LIMIT $3
+"""
+
+
 async def insert_endpoint(conn: asyncpg.Connection, store_id: Any, url: str, secret: str,
                           description: str | None, event_types: list[str]) -> asyncpg.Record:
     return await conn.fetchrow(INSERT_ENDPOINT, store_id, url, secret, description, event_types)
@@ -186,3 +222,12 @@ async def event_deliveries(conn: asyncpg.Connection, event_id: Any) -> list[asyn
 async def redeliver(conn: asyncpg.Connection, event_id: Any, store_id: Any,
                     now: datetime) -> int:
     return len(await conn.fetch(REDELIVER, event_id, store_id, now))
+
+
+async def endpoints_with_health(conn: asyncpg.Connection, store_id: Any) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_ENDPOINT_HEALTH, store_id)
+
+
+async def failing_deliveries(conn: asyncpg.Connection, store_id: Any, *, before_id: int | None,
+                             limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_FAILING_DELIVERIES, store_id, before_id, limit)

@@ -8,7 +8,7 @@ import sys
 
 import asyncpg
 
-from db import api_keys, audit, stores
+from db import api_keys, stores
 from paywatch.cli.common import CommandError, add_command, with_connection
 from paywatch.cli.evm import add_evm_command
 from paywatch.core.apikeys import (
@@ -17,7 +17,7 @@ from paywatch.core.apikeys import (
 )
 from paywatch.core.money import currency_code, parse_fiat
 from paywatch.core.validation import solana_address
-from paywatch.services.keys import create_key
+from paywatch.services.keys import AmbiguousKey, create_key, revoke_key
 from paywatch.services.stores import (
     SlugTaken,
     StoreEdit,
@@ -227,16 +227,13 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 def _keys_revoke(args: argparse.Namespace) -> int:
     async def work(conn: asyncpg.Connection) -> int:
-        async with conn.transaction():
-            revoked = await api_keys.revoke_key(conn, args.key)
-            if len(revoked) > 1:
-                raise CommandError(f"{args.key!r} matches {len(revoked)} keys; use the key id")
-            for row in revoked:
-                await audit.record(conn, store_id=None, actor=ACTOR, action="api_key.revoke",
-                                   object_type="api_key", object_id=row["id"])
-        if not revoked:
+        try:
+            revoked = await revoke_key(conn, args.key, ACTOR)
+        except AmbiguousKey as exc:
+            raise CommandError(str(exc)) from None
+        if revoked is None:
             raise CommandError(f"no active key with id or prefix {args.key!r}")
-        print(f"revoked key {revoked[0]['id']} ({revoked[0]['prefix']}...)")
+        print(f"revoked key {revoked['id']} ({revoked['prefix']}...)")
         return 0
 
     return with_connection(work)
