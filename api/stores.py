@@ -273,6 +273,11 @@ def store_update(chains: ChainRegistry, who: Principal, ref: str, body: StoreFie
             row = await store_service.update_store(conn, before["id"], edit, who.actor)
         except StoreGone:
             raise _gone() from None
+        except asyncpg.CheckViolationError as exc:
+            # A combination the models let through and the table's rules refuse: bad input
+            # (a 422 naming the rule), never a 500.
+            raise ApiError(422, "parameter_invalid", "refused by the store's rules "
+                           f"({exc.constraint_name})") from None
         return 200, (await store_out(conn, row)).model_dump(mode="json")
 
     return work

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -165,9 +164,6 @@ async def save(request: web.Request, viewer: Viewer) -> web.Response:
     except ChainInputError as exc:
         return _page(request, viewer, store, typed,
                      ApiError(exc.status, exc.code, exc.message, exc.param))
-    except asyncpg.CheckViolationError as exc:
-        return _page(request, viewer, store, typed, ApiError(
-            422, "parameter_invalid", f"refused by the store's rules ({exc.constraint_name})"))
     except ApiError as exc:
         if exc.status != 422:
             raise
