@@ -8,11 +8,11 @@ from aiohttp import web
 
 from api.errors import ApiError
 
-from . import overview, session
+from . import inbox, orders, overview, refunds, session
 from .session import Viewer, error_page, view
 
 # One module per area, each with `add_routes(app)`.
-AREAS = (session, overview)
+AREAS = (session, overview, orders, inbox, refunds)
 
 
 @view(needs_store=False)
