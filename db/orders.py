@@ -110,14 +110,21 @@ ORDER BY o.created_at DESC, o.id DESC
 LIMIT $8
 """
 
-# Who did what to an order (audit_log_object_idx), with the name of the key behind each row.
+# Who did what to an order (audit_log_object_idx).
 ORDER_AUDIT = """
-SELECT a.id, a.action, a.actor, a.before, a.after, a.created_at,
-       k.name AS key_name, k.prefix AS key_prefix
-FROM audit_log a LEFT JOIN api_keys k ON a.actor = 'key:' || k.id::text
+SELECT a.id, a.action, a.actor, a.before, a.after, a.created_at
+FROM audit_log a
 WHERE a.object_type = 'order' AND a.object_id = $1 AND a.store_id = $2
 ORDER BY a.id
 LIMIT $3
+"""
+
+
+# The keys behind "key:<id>" actors (history rows, audit rows), to name them as a person knows
+# them: by prefix and name.
+ACTOR_KEYS = """
+SELECT 'key:' || k.id::text AS actor, k.prefix, k.name FROM api_keys k
+WHERE 'key:' || k.id::text = ANY($1::text[])
 """
 
 
@@ -197,3 +204,7 @@ async def search_orders(conn: asyncpg.Connection, store_id: Any, *, status: str 
 async def order_audit(conn: asyncpg.Connection, order_id: Any, store_id: Any,
                       limit: int = 100) -> list[asyncpg.Record]:
     return await conn.fetch(ORDER_AUDIT, str(order_id), store_id, limit)
+
+
+async def actor_keys(conn: asyncpg.Connection, actors: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(ACTOR_KEYS, actors)

@@ -94,10 +94,12 @@ async def _order_page(request: web.Request, viewer: Viewer, *, status: int = 200
         order = (await api.orders_out(conn, [row]))[0]
         payments = await _payments_of(conn, viewer, row["id"])
         audit = await db.order_audit(conn, row["id"], store_id)
+        actors = await _actors(conn, [h.actor for h in order.status_history]
+                               + [a["actor"] for a in audit])
     steps = [step for step, sources in FULFILMENT_FROM.items() if order.status in sources]
     return render.html(
         request, "order.html", status=status, viewer=viewer, notices=NOTICES, order=order,
-        payments=payments, audit=audit, steps=steps, error=error, typed=typed or {},
+        payments=payments, audit=audit, actors=actors, steps=steps, error=error, typed=typed or {},
         cancellable=order.status == "pending_payment",
         can_write=viewer.can("orders:write"))
 
@@ -110,6 +112,12 @@ async def _payments_of(conn: asyncpg.Connection, viewer: Viewer,
     return await db_payments.list_payments(
         conn, store_of(viewer.who), status=None, asset=None, order_id=order_id,
         created_gte=None, created_lt=None, after=(None, None), limit=MAX_PAYMENTS)
+
+
+async def _actors(conn: asyncpg.Connection, actors: list[str]) -> dict[str, str]:
+    """How each actor reads: a key by its prefix and name, anything else as it is."""
+    return {k["actor"]: f"key {k['prefix']}…" + (f" ({k['name']})" if k["name"] else "")
+            for k in await db.actor_keys(conn, sorted(set(actors)))}
 
 
 @view("orders:read")

@@ -23,7 +23,7 @@ from api.pagination import decode_cursor, encode_cursor
 from api.payments import parse_id, qr_svg, store_of
 from db import payments as db_payments
 from db import refunds as db
-from paywatch.core.money import parse_units
+from paywatch.core.money import decimal_str, parse_units
 from paywatch.core.states import REFUND_STATUSES
 from paywatch.services.refunds import REFUNDABLE_PAYMENT
 
@@ -86,6 +86,7 @@ async def _form_page(request: web.Request, viewer: Viewer, *, status: int = 200,
         received=received, refunded=refunded, pending=pending,
         left=max(received - refunded - pending, 0), error=error, typed=typed or {},
         refundable=payment["status"] in REFUNDABLE_PAYMENT, lifetimes=LIFETIMES,
+        price=decimal_str(payment["price"].normalize()),
         default_lifetime=DEFAULT_LIFETIME)
 
 
@@ -155,7 +156,11 @@ async def _refund_page(request: web.Request, viewer: Viewer, *, status: int = 20
         transfers = await db.transfers_of(conn, row["id"])
         version = await db.version(conn, row["id"], store_of(viewer.who))
     return render.html(
-        request, "refund.html", status=status, viewer=viewer, notices=NOTICES, r=row,
+        request, "refund.html", status=status, viewer=viewer, r=row,
+        # "Scan the QR code" only while there is one (the live page keeps its ?notice=).
+        notices={k: v for k, v in NOTICES.items()
+                 if k != "created" or row["status"] == "pending"},
+        price=decimal_str(row["price"].normalize()),
         transfers=transfers, version=version or "", error=error, typed=typed or {},
         can_cancel=viewer.can("payments:write") and row["status"] == "pending")
 
