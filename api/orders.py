@@ -13,7 +13,7 @@ from aiohttp import web
 from api.auth import principal
 from api.body import parse_body, parse_query, respond
 from api.errors import ApiError
-from api.idempotency import run_once
+from api.idempotency import Work, run_once
 from api.keys import DB_POOL, SETTINGS
 from api.models.orders import (
     Fulfillment,
@@ -172,13 +172,18 @@ async def cancel_order(request: web.Request) -> web.Response:
     who.require("orders:write")
     store_id = store_of(who)
     body = await parse_body(request, OrderCancel)
-    public_url = request.app[SETTINGS].public_url
+    return await run_once(request, who, cancel_work(
+        store_id, request.match_info["ref"], body, who.actor,
+        request.app[SETTINGS].public_url))
 
+
+def cancel_work(store_id: uuid.UUID, ref: str, body: OrderCancel, actor: str,
+                public_url: str | None) -> Work:
+    """Cancelling an order, as the API and the dashboard both run it (once per key)."""
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
-        order = await find_order(conn, store_id, request.match_info["ref"])
+        order = await find_order(conn, store_id, ref)
         try:
-            return 200, await service.cancel_order(conn, order, body.reason, who.actor,
-                                                   public_url)
+            return 200, await service.cancel_order(conn, order, body.reason, actor, public_url)
         except OrderGone:
             raise _gone(order) from None
         except OrderNotCancellable as refused:
@@ -190,7 +195,7 @@ async def cancel_order(request: web.Request) -> web.Response:
                            "a payment for this order has been seen on chain and is not yet "
                            "confirmed; wait for it, or refund it after it confirms") from None
 
-    return await run_once(request, who, work)
+    return work
 
 
 def _gone(order: asyncpg.Record) -> ApiError:
@@ -205,12 +210,17 @@ async def fulfil_order(request: web.Request) -> web.Response:
     who.require("orders:write")
     store_id = store_of(who)
     body = await parse_body(request, Fulfillment)
+    return await run_once(request, who, fulfil_work(store_id, request.match_info["ref"], body,
+                                                    who.actor))
 
+
+def fulfil_work(store_id: uuid.UUID, ref: str, body: Fulfillment, actor: str) -> Work:
+    """A fulfilment step, as the API and the dashboard both run it (once per key)."""
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
-        order = await find_order(conn, store_id, request.match_info["ref"])
+        order = await find_order(conn, store_id, ref)
         try:
             return 200, await service.fulfil_order(conn, order, body.status, body.carrier,
-                                                   body.tracking_number, who.actor)
+                                                   body.tracking_number, actor)
         except OrderGone:
             raise _gone(order) from None
         except StepRefused as refused:
@@ -218,7 +228,7 @@ async def fulfil_order(request: web.Request) -> web.Response:
                            f"order {refused.number} is {refused.status}; {body.status} "
                            f"needs {' or '.join(refused.expected)}") from None
 
-    return await run_once(request, who, work)
+    return work
 
 
 def add_routes(app: web.Application) -> None:

@@ -13,7 +13,7 @@ from aiohttp import web
 from api.auth import principal
 from api.body import parse_body, parse_query, respond
 from api.errors import ApiError
-from api.idempotency import run_once
+from api.idempotency import Work, run_once
 from api.keys import CHAINS, DB_POOL, QUOTES, SETTINGS
 from api.models.refunds import Refund, RefundCancel, RefundCreate, RefundList, RefundListQuery
 from api.openapi import Operation
@@ -36,14 +36,13 @@ def _refused(refused: RefundRefused) -> ApiError:
                     param=refused.param)
 
 
-async def _price(request: web.Request, payment: asyncpg.Record, rate: str) -> Price:
+async def _price(app: web.Application, payment: asyncpg.Record, rate: str) -> Price:
     """The payment's quoted price, or the market's now (the quote service the API prices
     payments with: the same cache, staleness limit and sources)."""
     if rate == "quote":
         return Price("quote", payment["price"], payment["price_source"])
     try:
-        market = await request.app[QUOTES].prices.price(payment["asset"],
-                                                        payment["currency"].strip())
+        market = await app[QUOTES].prices.price(payment["asset"], payment["currency"].strip())
     except NotPriced as exc:
         raise ApiError(503, "price_not_configured", f"{exc}; use rate `quote`",
                        type_="service_unavailable") from None
@@ -59,16 +58,24 @@ async def create_refund(request: web.Request) -> web.Response:
     who.require("payments:write")
     store_id, payment_id = store_of(who), parse_id(request.match_info["id"])
     body = await parse_body(request, RefundCreate)
-    async with request.app[DB_POOL].acquire() as conn:
+    return await run_once(request, who, await create_work(request.app, store_id, payment_id,
+                                                          body, who.actor))
+
+
+async def create_work(app: web.Application, store_id: uuid.UUID, payment_id: uuid.UUID,
+                      body: RefundCreate, actor: str) -> Work:
+    """A refund of the store's payment, as the API and the dashboard both make it (once per
+    key): the payment and the price are read first, the refund is decided in the work."""
+    async with app[DB_POOL].acquire() as conn:
         payment = await db_payments.get_payment(conn, payment_id, store_id)
         store = await stores.store_by_id(conn, store_id)
     if payment is None:  # another store's payment is missing too
         raise ApiError(404, "resource_missing", f"no payment {payment_id}")
-    chain = request.app[CHAINS].require(payment["chain"], "payment")
+    chain = app[CHAINS].require(payment["chain"], "payment")
     ask = Ask(int(body.amount) if body.amount is not None else None, body.fiat_amount,
-              await _price(request, payment, body.rate), body.destination, body.reason,
+              await _price(app, payment, body.rate), body.destination, body.reason,
               body.expires_in, body.asset)
-    change = Change(who.actor, request.app[SETTINGS].public_url, body.reason)
+    change = Change(actor, app[SETTINGS].public_url, body.reason)
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         try:
@@ -77,7 +84,7 @@ async def create_refund(request: web.Request) -> web.Response:
             raise _refused(refused) from None
         return 201, created
 
-    return await run_once(request, who, work)
+    return work
 
 
 async def _load(conn: asyncpg.Connection, refund_id: uuid.UUID,
@@ -124,7 +131,14 @@ async def cancel_refund(request: web.Request) -> web.Response:
     store_id = store_of(who)
     refund_id = parse_id(request.match_info["id"], "refund")
     body = await parse_body(request, RefundCancel)
-    change = Change(who.actor, request.app[SETTINGS].public_url, body.reason)
+    return await run_once(request, who, cancel_work(store_id, refund_id, body, who.actor,
+                                                    request.app[SETTINGS].public_url))
+
+
+def cancel_work(store_id: uuid.UUID, refund_id: uuid.UUID, body: RefundCancel, actor: str,
+                public_url: str | None) -> Work:
+    """Cancelling a pending refund, as the API and the dashboard both run it (once per key)."""
+    change = Change(actor, public_url, body.reason)
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         try:
@@ -132,7 +146,7 @@ async def cancel_refund(request: web.Request) -> web.Response:
         except RefundRefused as refused:
             raise _refused(refused) from None
 
-    return await run_once(request, who, work)
+    return work
 
 
 async def refund_qr(request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ with a reason; never silently dropped. Both are audited with the key that did it
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -73,13 +74,18 @@ async def assign_transfer(request: web.Request) -> web.Response:
     who.require("payments:write")
     store_id, transfer_id = store_of(who), parse_transfer_id(request.match_info["id"])
     body = await parse_body(request, AssignRequest)
-    public_url = request.app[SETTINGS].public_url
+    return await run_once(request, who, assign_work(store_id, transfer_id, body, who.actor,
+                                                    request.app[SETTINGS].public_url))
 
+
+def assign_work(store_id: uuid.UUID, transfer_id: int, body: AssignRequest, actor: str,
+                public_url: str | None) -> Work:
+    """Assigning an inbox entry, as the API and the dashboard both run it (once per key)."""
     async def work(conn: asyncpg.Connection) -> Resolved:
-        return await transfers.assign(conn, transfer_id, store_id, body.payment_id, who.actor,
+        return await transfers.assign(conn, transfer_id, store_id, body.payment_id, actor,
                                       note=body.note, public_url=public_url)
 
-    return await run_once(request, who, _answer(work))
+    return _answer(work)
 
 
 async def dismiss_transfer(request: web.Request) -> web.Response:
@@ -87,11 +93,16 @@ async def dismiss_transfer(request: web.Request) -> web.Response:
     who.require("payments:write")
     store_id, transfer_id = store_of(who), parse_transfer_id(request.match_info["id"])
     body = await parse_body(request, DismissRequest)
+    return await run_once(request, who, dismiss_work(store_id, transfer_id, body, who.actor))
 
+
+def dismiss_work(store_id: uuid.UUID, transfer_id: int, body: DismissRequest,
+                 actor: str) -> Work:
+    """Dismissing an inbox entry, as the API and the dashboard both run it (once per key)."""
     async def work(conn: asyncpg.Connection) -> Resolved:
-        return await transfers.dismiss(conn, transfer_id, store_id, body.reason, who.actor)
+        return await transfers.dismiss(conn, transfer_id, store_id, body.reason, actor)
 
-    return await run_once(request, who, _answer(work))
+    return _answer(work)
 
 
 def _answer(resolve: Resolve) -> Work:

@@ -96,6 +96,38 @@ LOCK_PAYMENTS_OF_ORDER = """
 SELECT id, status FROM payments WHERE order_id = $1 ORDER BY id FOR UPDATE
 """
 
+# The dashboard's list: LIST_ORDERS's keyset, searched by a customer's email, an order number
+# ($4) or a number's prefix ($5: "ORD-20250101" finds that day's orders; the caller allows only
+# digits and dashes after "ORD-", so the pattern holds no LIKE wildcard of the user's).
+SEARCH_ORDERS = ORDER_VIEW + """
+WHERE o.store_id = $1
+  AND ($2::text IS NULL OR o.status = $2)
+  AND ($3::text IS NULL OR lower(c.email) = lower($3))
+  AND ($4::text IS NULL OR o.number = $4)
+  AND ($5::text IS NULL OR o.number LIKE $5 || '%')
+  AND ($6::timestamptz IS NULL OR (o.created_at, o.id) < ($6, $7::uuid))
+ORDER BY o.created_at DESC, o.id DESC
+LIMIT $8
+"""
+
+# Who did what to an order (audit_log_object_idx).
+ORDER_AUDIT = """
+SELECT a.id, a.action, a.actor, a.before, a.after, a.created_at
+FROM audit_log a
+WHERE a.object_type = 'order' AND a.object_id = $1 AND a.store_id = $2
+ORDER BY a.id
+LIMIT $3
+"""
+
+
+# The keys behind "key:<id>" actors (history rows, audit rows), to name them as a person knows
+# them: by prefix and name.
+ACTOR_KEYS = """
+SELECT 'key:' || k.id::text AS actor, k.prefix, k.name FROM api_keys k
+WHERE 'key:' || k.id::text = ANY($1::text[])
+"""
+
+
 async def next_order_number(conn: asyncpg.Connection, store_id: Any) -> str:
     row = await conn.fetchrow(NEXT_ORDER_NUMBER, store_id)
     return f"ORD-{row['day']:%Y%m%d}-{row['last']:04d}"
@@ -160,3 +192,19 @@ async def fulfill_order(conn: asyncpg.Connection, order_id: Any, store_id: Any, 
 
 async def lock_payments_of(conn: asyncpg.Connection, order_id: Any) -> list[asyncpg.Record]:
     return await conn.fetch(LOCK_PAYMENTS_OF_ORDER, order_id)
+
+
+async def search_orders(conn: asyncpg.Connection, store_id: Any, *, status: str | None,
+                        email: str | None, number: str | None, number_prefix: str | None,
+                        after: tuple[Any, Any], limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(SEARCH_ORDERS, store_id, status, email, number, number_prefix,
+                            after[0], after[1], limit)
+
+
+async def order_audit(conn: asyncpg.Connection, order_id: Any, store_id: Any,
+                      limit: int = 100) -> list[asyncpg.Record]:
+    return await conn.fetch(ORDER_AUDIT, str(order_id), store_id, limit)
+
+
+async def actor_keys(conn: asyncpg.Connection, actors: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(ACTOR_KEYS, actors)

@@ -126,6 +126,16 @@ WHERE r.chain = $1 AND t.direction = 'out'
        OR (r.status = 'confirmed' AND t.status = 'reverted'))
 """
 
+# What a refund's dashboard page shows changes with its status and its transfers' statuses: the
+# live page's version (api/dashboard/live.py); no row for another store's refund.
+REFUND_VERSION = """
+SELECT r.status || ';' || COALESCE(string_agg(t.id::text || ':' || t.status, ','
+                                              ORDER BY t.id), '')
+FROM refunds r LEFT JOIN transfers t ON t.refund_id = r.id
+WHERE r.id = $1 AND r.store_id = $2
+GROUP BY r.id, r.status
+"""
+
 # ----- the order of a refunded payment -------------------------------------------------------
 
 MOVE_ORDER = """
@@ -172,6 +182,10 @@ async def insert(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Re
 
 async def get(conn: asyncpg.Connection, refund_id: Any, store_id: Any) -> asyncpg.Record | None:
     return await conn.fetchrow(SELECT_REFUND, refund_id, store_id)
+
+
+async def version(conn: asyncpg.Connection, refund_id: Any, store_id: Any) -> str | None:
+    return await conn.fetchval(REFUND_VERSION, refund_id, store_id)
 
 
 async def lock(conn: asyncpg.Connection, refund_id: Any) -> asyncpg.Record | None:
