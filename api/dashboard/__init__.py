@@ -8,11 +8,11 @@ from aiohttp import web
 
 from api.errors import ApiError
 
-from . import overview, session
+from . import overview, payments, session
 from .session import Viewer, error_page, view
 
 # One module per area, each with `add_routes(app)`.
-AREAS = (session, overview)
+AREAS = (session, overview, payments)
 
 
 @view(needs_store=False)
