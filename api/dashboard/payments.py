@@ -11,6 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,7 @@ from api.pagination import decode_cursor, encode_cursor
 from db import dashboard_payments as db
 from db import stores
 from paywatch.core.chains import ChainInputError
+from paywatch.core.money import decimal_str
 from paywatch.core.objects import public_link
 from paywatch.core.states import PAYMENT_EXCEPTIONS, PAYMENT_STATUSES, SETTLEABLE
 
@@ -193,6 +195,27 @@ async def _facts(request: web.Request, conn: asyncpg.Connection, viewer: Viewer,
     }
 
 
+def _plain(value: Decimal | None) -> str | None:
+    """A quote's figure as people write it: 150, 0.5 (never 1.5E+2 or 150.000000000000000000)."""
+    return None if value is None else decimal_str(value.normalize())
+
+
+def _quote(row: asyncpg.Record) -> dict[str, Any]:
+    """The quote's columns as text, and the stored quote's CFV reasoning (paywatch/core/
+    pricing/quote.py to_json: what went into the amount, kept with the payment)."""
+    stored = row["quote"] or {}
+    below = row["valuation_percent"]
+    return {
+        "price": _plain(row["price"]), "fair_value": _plain(row["fair_value"]),
+        "valuation": _plain(abs(below)) if below is not None else None,
+        "below": below is not None and below < 0,
+        "discount": _plain(row["discount_percent"]) if row["discount_percent"] > 0 else None,
+        "reason": (stored.get("cfv") or {}).get("reason"),
+        "observations": stored.get("price_observations") or [],
+        "rounding": stored.get("rounding"),
+    }
+
+
 def _actions(viewer: Viewer, row: asyncpg.Record) -> dict[str, bool]:
     may = viewer.can("payments:write")
     return {
@@ -213,9 +236,7 @@ async def _payment_page(request: web.Request, viewer: Viewer, payment_id: uuid.U
     return render.html(
         request, "payment.html", status=status, viewer=viewer, notices=NOTICES,
         **facts, chain=chain, chain_name=request.app[CHAINS].display_name(row["chain"]),
-        cfv=(row["quote"] or {}).get("cfv") or {},
-        observations=(row["quote"] or {}).get("price_observations") or [],
-        rounding=(row["quote"] or {}).get("rounding"),
+        quote=_quote(row),
         checkout_url=public_link(request.app[SETTINGS].public_url, f"/pay/{row['id']}"),
         actions=_actions(viewer, row), settle_error=form.get("settle_error"),
         settle_reason=form.get("settle_reason", ""), cancel_reason=form.get("cancel_reason", ""),

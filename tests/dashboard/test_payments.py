@@ -204,6 +204,21 @@ async def test_the_payment_page_explains_the_quote_and_shows_transfers_and_deliv
     assert "queued for delivery again" in await resp.text()
 
 
+async def test_the_quote_explains_the_cfv_discount_in_plain_figures(
+        api: TestClient, pool: asyncpg.Pool, shop: tuple[dict[str, str], Any, str]) -> None:
+    headers, _store, _csrf = shop
+    payment = await pay(api, headers)
+    await pool.execute("""
+        UPDATE payments SET discount_percent = 7, valuation_percent = -35.5, fair_value = 230,
+            fair_value_source = 'static', valuation_status = 'undervalued',
+            quote = jsonb_set(quote, '{cfv,reason}', '"undervalued by 35.5 %: tier 30 %"')""")
+    page = await (await api.get(f"/dashboard/payments/{payment['id']}")).text()
+    assert "1 SOL = 150 USD, from static" in page
+    assert "230 USD (static): SOL trades 35.5 % below it (undervalued)" in page
+    assert re.search(r'id="discount">7 %: undervalued by 35.5 %: tier 30 %<', page)
+    assert "(the price asked less 7 %)" in page
+
+
 async def test_cancel_and_settle_run_the_apis_work_once_per_form_with_an_audit_row(
         api: TestClient, pool: asyncpg.Pool, shop: tuple[dict[str, str], Any, str]) -> None:
     headers, _store, csrf = shop
