@@ -177,9 +177,19 @@ async def list_payments(request: web.Request) -> web.Response:
 async def cancel_payment(request: web.Request) -> web.Response:
     who = principal(request)
     who.require("payments:write")
-    store_id, payment_id = store_of(who), parse_id(request.match_info["id"])
+    store_of(who)  # an operator's key is refused before its body is read, as ever
+    payment_id = parse_id(request.match_info["id"])
     body = await parse_body(request, CancelRequest)
-    change = Change(who.actor, request.app[SETTINGS].public_url, body.reason)
+    return await run_once(request, who, cancel_work(request, who, payment_id, body.reason))
+
+
+def cancel_work(request: web.Request, who: Principal, payment_id: uuid.UUID,
+                reason: str | None) -> Work:
+    """Cancel a pending payment and audit it: the API's route and the dashboard's form run
+    this same work (each once per idempotency key)."""
+    who.require("payments:write")
+    store_id = store_of(who)
+    change = Change(who.actor, request.app[SETTINGS].public_url, reason)
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         await _load(conn, payment_id, store_id)
@@ -192,19 +202,28 @@ async def cancel_payment(request: web.Request) -> web.Response:
         await audit.record(conn, store_id=store_id, actor=who.actor, action="payment.cancel",
                            object_type="payment", object_id=payment_id,
                            before={"status": before["status"]},
-                           after={"status": "cancelled", "reason": body.reason})
+                           after={"status": "cancelled", "reason": reason})
         return 200, (await _out(request, conn, row)).model_dump(mode="json")
 
-    return await run_once(request, who, work)
+    return work
 
 
 async def settle_payment(request: web.Request) -> web.Response:
     """A merchant settles by hand (underpaid, late, or paid off-chain): exception `marked`."""
     who = principal(request)
     who.require("payments:write")
-    store_id, payment_id = store_of(who), parse_id(request.match_info["id"])
+    store_of(who)
+    payment_id = parse_id(request.match_info["id"])
     body = await parse_body(request, SettleRequest)
-    change = Change(who.actor, request.app[SETTINGS].public_url, body.reason)
+    return await run_once(request, who, settle_work(request, who, payment_id, body.reason))
+
+
+def settle_work(request: web.Request, who: Principal, payment_id: uuid.UUID,
+                reason: str) -> Work:
+    """Settle a payment by hand and audit it (the API's route and the dashboard's form)."""
+    who.require("payments:write")
+    store_id = store_of(who)
+    change = Change(who.actor, request.app[SETTINGS].public_url, reason)
 
     async def work(conn: asyncpg.Connection) -> tuple[int, Any]:
         await _load(conn, payment_id, store_id)
@@ -218,10 +237,10 @@ async def settle_payment(request: web.Request) -> web.Response:
                            object_type="payment", object_id=payment_id,
                            before={"status": before["status"], "exception": before["exception"]},
                            after={"status": "confirmed", "exception": "marked",
-                                  "reason": body.reason})
+                                  "reason": reason})
         return 200, (await _out(request, conn, row)).model_dump(mode="json")
 
-    return await run_once(request, who, work)
+    return work
 
 
 async def payment_qr(request: web.Request) -> web.Response:

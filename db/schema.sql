@@ -890,6 +890,12 @@ CREATE INDEX dashboard_sessions_expires_idx ON public.dashboard_sessions USING b
 CREATE INDEX dashboard_sessions_key_idx ON public.dashboard_sessions USING btree (key_id) WHERE (ended_at IS NULL);
 
 --
+-- Name: events_payment_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_payment_idx ON public.events USING btree (payment_id, seq) WHERE (payment_id IS NOT NULL);
+
+--
 -- Name: events_store_seq_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -968,10 +974,34 @@ CREATE INDEX payments_order_idx ON public.payments USING btree (order_id);
 CREATE UNIQUE INDEX payments_shared_amount_uq ON public.payments USING btree (chain, lower(recipient), COALESCE(mint, ''::text), amount_due) WHERE ((reference IS NULL) AND (derivation_index IS NULL) AND (status = ANY (ARRAY['pending'::text, 'detected'::text])));
 
 --
+-- Name: payments_store_confirmed_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payments_store_confirmed_idx ON public.payments USING btree (store_id, confirmed_at) WHERE (status = 'confirmed'::text);
+
+--
 -- Name: payments_store_created_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX payments_store_created_idx ON public.payments USING btree (store_id, created_at DESC, id DESC);
+
+--
+-- Name: payments_store_exception_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payments_store_exception_idx ON public.payments USING btree (store_id, exception, created_at DESC, id DESC) WHERE (exception IS NOT NULL);
+
+--
+-- Name: payments_store_recipient_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payments_store_recipient_idx ON public.payments USING btree (store_id, recipient);
+
+--
+-- Name: payments_store_status_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payments_store_status_idx ON public.payments USING btree (store_id, status, created_at DESC, id DESC);
 
 --
 -- Name: payments_unique_amount_idx; Type: INDEX; Schema: public; Owner: -

@@ -8,11 +8,22 @@ from aiohttp import web
 
 from api.errors import ApiError
 
-from . import exports, inbox, keys, orders, overview, refunds, session, settings, webhooks
+from . import (
+    exports,
+    inbox,
+    keys,
+    orders,
+    overview,
+    payments,
+    refunds,
+    session,
+    settings,
+    webhooks,
+)
 from .session import Viewer, error_page, view
 
-# One module per area, each with `add_routes(app)`.
-AREAS = (session, overview, orders, inbox, refunds, webhooks, exports, settings, keys)
+# One module per area, each with `add_routes(app)`, in the menu's order.
+AREAS = (session, overview, payments, orders, inbox, refunds, webhooks, exports, settings, keys)
 
 
 @view(needs_store=False)
