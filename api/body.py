@@ -110,13 +110,16 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise validation_error(exc) from None
 
 
-def parse_query(request: web.Request, model: type[M]) -> M:
+def parse_query(request: web.Request, model: type[M], blank_is_missing: bool = False) -> M:
+    """The query string as `model`. `blank_is_missing`: an empty value counts as not given
+    (an HTML form's untouched filter sends `status=`; an API client means what it sends)."""
     params: dict[str, str] = {}
     for key in request.query:
         values = request.query.getall(key)
         if len(values) > 1:
             raise ApiError(422, "parameter_invalid", f"{key!r} given more than once", param=key)
-        params[key] = values[0]
+        if not (blank_is_missing and not values[0].strip()):
+            params[key] = values[0]
     try:
         return model.model_validate(params)
     except ValidationError as exc:

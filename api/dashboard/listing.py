@@ -9,26 +9,15 @@ from typing import TypeVar
 from urllib.parse import urlencode
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from api.body import validation_error
-from api.errors import ApiError
+from api.body import parse_query
 
 Q = TypeVar("Q", bound=BaseModel)
 
 
 def list_query(request: web.Request, model: type[Q]) -> Q:
-    params: dict[str, str] = {}
-    for key in request.query:
-        values = request.query.getall(key)
-        if len(values) > 1:
-            raise ApiError(422, "parameter_invalid", f"{key!r} given more than once", param=key)
-        if values[0].strip():
-            params[key] = values[0]
-    try:
-        return model.model_validate(params)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    return parse_query(request, model, blank_is_missing=True)
 
 
 def filters_of(query: BaseModel) -> dict[str, str]:

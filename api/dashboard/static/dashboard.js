@@ -2,6 +2,16 @@
 (function () {
   "use strict";
 
+  // A notice (?notice=...) after an action is said once: drop it from the address, so a
+  // reload or a live refresh of this page does not say it again.
+  if (window.history && window.history.replaceState && window.URL) {
+    var here = new URL(window.location.href);
+    if (here.searchParams.has("notice")) {
+      here.searchParams.delete("notice");
+      window.history.replaceState(null, "", here.pathname + here.search + here.hash);
+    }
+  }
+
   // A submitted form's buttons are disabled until the answer comes (the server also acts
   // once per form, so a double submit that gets through changes nothing).
   document.addEventListener("submit", function (event) {
