@@ -88,3 +88,10 @@ async def shot(page: Page, name: str, doc: bool = False) -> Path:
         DOC_IMAGES.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(DOC_IMAGES / f"dashboard-{name}.png"), full_page=False)
     return path
+
+
+async def open_menu(page: Page, label: str) -> None:
+    """Follow the dashboard menu's link `label` (the menu is the navigation named Dashboard;
+    a page may link to the same place in other words)."""
+    menu = page.get_by_role("navigation", name="Dashboard")
+    await menu.get_by_role("link", name=label, exact=True).click()

@@ -17,7 +17,7 @@ from solders.system_program import TransferParams, transfer
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from tests.conftest import make_store
-from tests.dashboard.browser import LIVE_MS, axe_violations, new_page, shot, sign_in
+from tests.dashboard.browser import LIVE_MS, axe_violations, new_page, open_menu, shot, sign_in
 from tests.dashboard.helpers import key_of
 from tests.watcher.harness import Harness, harness
 from watcher.solana.matcher import NOT_BY_AMOUNT
@@ -51,7 +51,7 @@ async def test_an_unmatched_transfer_is_found_and_assigned_in_the_browser(
     base = str(h.api.make_url("")).rstrip("/")
     page, errors = await new_page(browser)
     await sign_in(page, base, key_of(h.headers))
-    await page.get_by_role("link", name="Inbox").click()
+    await open_menu(page, "Inbox")
     await expect(page.get_by_role("heading", name="Inbox: unmatched transfers")).to_be_visible()
     assert await axe_violations(page) == []
     await shot(page, "inbox", doc=True)

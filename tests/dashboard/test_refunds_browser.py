@@ -17,7 +17,7 @@ from paywatch.core.money import format_units
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from tests.conftest import make_store
-from tests.dashboard.browser import LIVE_MS, axe_violations, new_page, shot, sign_in
+from tests.dashboard.browser import LIVE_MS, axe_violations, new_page, open_menu, shot, sign_in
 from tests.dashboard.helpers import key_of
 from tests.watcher.harness import Harness, harness
 
@@ -70,7 +70,7 @@ async def test_a_refund_made_in_the_browser_turns_confirmed_when_the_wallet_pays
     await expect(page.locator("#notice")).to_have_count(0)
     await shot(page, "refund-confirmed")
 
-    await page.get_by_role("link", name="Refunds", exact=True).click()
+    await open_menu(page, "Refunds")
     await expect(page.get_by_role("heading", name="Refunds")).to_be_visible()
     await expect(page.locator("#refunds")).to_contain_text("confirmed")
     assert await axe_violations(page) == []

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, expect
 from db import events, webhooks
 from paywatch.services.keys import create_key
 from tests.conftest import make_store
-from tests.dashboard.browser import axe_violations, new_page, shot, sign_in
+from tests.dashboard.browser import axe_violations, new_page, open_menu, shot, sign_in
 from tests.dashboard.helpers import key_of
 
 
@@ -39,7 +39,7 @@ async def test_webhooks_exports_settings_and_keys_in_a_browser(
     page, errors = await new_page(browser)
     await sign_in(page, base, key_of(headers))
 
-    await page.get_by_role("link", name="Webhooks").click()
+    await open_menu(page, "Webhooks")
     await expect(page.get_by_role("heading", name="Webhooks", exact=True)).to_be_visible()
     await page.get_by_label("URL").fill("https://1.1.1.1/paywatch")
     await page.get_by_label("Description (optional)").fill("accounting")
@@ -56,7 +56,7 @@ async def test_webhooks_exports_settings_and_keys_in_a_browser(
     await expect(page.locator("#notice")).to_contain_text("queued for delivery again")
     await expect(page.locator("#none-failing")).to_be_visible()
 
-    await page.get_by_role("link", name="Exports").click()
+    await open_menu(page, "Exports")
     await expect(page.get_by_role("heading", name="Exports")).to_be_visible()
     assert await axe_violations(page) == []
     await shot(page, "exports", doc=True)
@@ -66,7 +66,7 @@ async def test_webhooks_exports_settings_and_keys_in_a_browser(
     download = await download_info.value
     assert download.suggested_filename.startswith("paywatch-payments-")
 
-    await page.get_by_role("link", name="Settings").click()
+    await open_menu(page, "Settings")
     await expect(page.get_by_role("heading", name="Store settings")).to_be_visible()
     assert await axe_violations(page) == []
     await shot(page, "settings", doc=True)
@@ -75,7 +75,7 @@ async def test_webhooks_exports_settings_and_keys_in_a_browser(
     await expect(page.locator("#notice")).to_contain_text("The settings are saved")
     assert await pool.fetchval("SELECT commitment FROM stores") == "finalized"
 
-    await page.get_by_role("link", name="API keys").click()
+    await open_menu(page, "API keys")
     await expect(page.get_by_role("heading", name="API keys")).to_be_visible()
     await page.get_by_label("Name", exact=True).fill("reporting")
     await page.get_by_label("payments:read").check()
