@@ -8,8 +8,10 @@ from collections.abc import Sequence
 import asyncpg
 
 RECORD = """
-INSERT INTO chain_health (chain, height, checked_at) VALUES ($1, $2, now())
-ON CONFLICT (chain) DO UPDATE SET height = EXCLUDED.height, checked_at = EXCLUDED.checked_at
+INSERT INTO chain_health (chain, height, checked_at, lag, rpc_errors)
+VALUES ($1, $2, now(), $3, $4)
+ON CONFLICT (chain) DO UPDATE SET height = EXCLUDED.height, checked_at = EXCLUDED.checked_at,
+    lag = EXCLUDED.lag, rpc_errors = EXCLUDED.rpc_errors
 """
 
 # One statement, one clock: the age and the verdict both come from this query's now().
@@ -20,8 +22,9 @@ FROM chain_health WHERE chain = ANY($1::text[])
 """
 
 
-async def record(conn: asyncpg.Connection | asyncpg.Pool, chain: str, height: int) -> None:
-    await conn.execute(RECORD, chain, height)
+async def record(conn: asyncpg.Connection | asyncpg.Pool, chain: str, height: int,
+                 lag: int | None = None, rpc_errors: int = 0) -> None:
+    await conn.execute(RECORD, chain, height, lag, rpc_errors)
 
 
 async def health_of(conn: asyncpg.Connection, chains: Sequence[str],

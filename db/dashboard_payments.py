@@ -151,8 +151,8 @@ ORDER BY e.created_at
 # $1 the chains, $2 their lock keys (db/queries.watcher_lock_key), in the same order.
 CHAIN_REPORTS = """
 SELECT c.chain, h.height, extract(epoch FROM now() - h.checked_at)::float8 AS age_s,
-       h.checked_at, leader.pid AS leader_pid, leader.application_name AS leader,
-       leader.client_addr::text AS leader_addr,
+       h.checked_at, h.lag, h.rpc_errors, leader.pid AS leader_pid,
+       leader.application_name AS leader, leader.client_addr::text AS leader_addr,
        leader.backend_start AS leading_since, last.seen_at AS last_transfer_at
 FROM unnest($1::text[], $2::bigint[]) AS c(chain, lock_key)
 LEFT JOIN chain_health h ON h.chain = c.chain

@@ -126,7 +126,11 @@ ALTER TABLE public.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 CREATE TABLE public.chain_health (
     chain text NOT NULL,
     height bigint NOT NULL,
-    checked_at timestamp with time zone DEFAULT now() NOT NULL
+    checked_at timestamp with time zone DEFAULT now() NOT NULL,
+    lag bigint,
+    rpc_errors integer DEFAULT 0 NOT NULL,
+    CONSTRAINT chain_health_lag_check CHECK ((lag >= 0)),
+    CONSTRAINT chain_health_rpc_errors_check CHECK ((rpc_errors >= 0))
 );
 
 --

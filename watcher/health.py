@@ -18,10 +18,11 @@ class HealthStamp:
         self.pool, self.chain, self.every_s = pool, chain, every_s
         self._last: float | None = None
 
-    async def ok(self, height: int) -> None:
-        """The chain just answered with `height` (slot or block number)."""
+    async def ok(self, height: int, lag: int | None = None, rpc_errors: int = 0) -> None:
+        """The chain just answered with `height` (slot or block number); `lag` is how far
+        behind the watcher is (None: not measured yet), `rpc_errors` its recent failed calls."""
         now = asyncio.get_running_loop().time()
         if self._last is not None and now - self._last < self.every_s:
             return
-        await chain_health.record(self.pool, self.chain, height)
+        await chain_health.record(self.pool, self.chain, height, lag, rpc_errors)
         self._last = now

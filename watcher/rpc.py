@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,6 +32,10 @@ log = logging.getLogger("paywatch.watcher.rpc")
 # Solana's "try again" codes; EVM nodes use -32005 (limit exceeded) and -32603 too.
 TRANSIENT_CODES = frozenset({429, -32005, -32603, -32004, -32007, -32014, -32016})
 T = TypeVar("T")
+# Failed calls remembered for the health report's recent-error count (a storm caps here).
+ERRORS_KEPT = 10_000
+# The window that count covers: what chain_health.rpc_errors and the dashboard show.
+ERROR_WINDOW_S = 300.0
 
 
 class RpcError(Exception):
@@ -77,11 +82,18 @@ class RpcPool:
         self.cooldown_s, self.backoff_s = cooldown_s, backoff_s
         self._ids = 0
         self.transient_codes = transient_codes
+        # When calls failed (this pool's clock), for the chain's health report; bounded.
+        self._failures: deque[float] = deque(maxlen=ERRORS_KEPT)
 
     def _usable(self) -> list[Endpoint]:
         now = self.clock()
         closed = [e for e in self.endpoints if e.open_until <= now]
         return closed or sorted(self.endpoints, key=lambda e: e.open_until)[:1]
+
+    def errors_within(self, seconds: float) -> int:
+        """Requests that failed (any endpoint, any reason) in the last `seconds`."""
+        since = self.clock() - seconds
+        return sum(1 for at in self._failures if at >= since)
 
     async def call(self, method: str, params: list[Any],
                    parse: Callable[[Any], T] | None = None) -> Any:
@@ -130,6 +142,8 @@ class RpcPool:
             outcome = "ok"
             return answer["result"]
         finally:
+            if outcome != "ok":
+                self._failures.append(self.clock())
             RPC_REQUESTS.labels(method, endpoint.label, outcome).inc()
             RPC_LATENCY.labels(method).observe(time.perf_counter() - started)
 

@@ -76,6 +76,7 @@ def _chain_report(row: asyncpg.Record, name: str) -> dict[str, Any]:
         "leader": row["leader"],
         "leader_addr": row["leader_addr"], "leading_since": row["leading_since"],
         "last_transfer_at": row["last_transfer_at"],
+        "lag": row["lag"], "rpc_errors": row["rpc_errors"],
     }
 
 

@@ -102,7 +102,7 @@ async def test_each_watched_chain_says_what_the_database_knows(
     assert "no report yet" in row.group(0)
     assert "no watcher holds the lock" in row.group(0)
 
-    await chain_health.record(pool, "solana", 4321)
+    await chain_health.record(pool, "solana", 4321, lag=3, rpc_errors=7)
     async with pool.acquire() as leader:        # a watcher's leadership session
         await leader.execute("SET application_name = 'paywatch-watcher-solana-77'")
         await leader.execute("SELECT pg_advisory_lock($1)", watcher_lock_key("solana"))
@@ -113,3 +113,5 @@ async def test_each_watched_chain_says_what_the_database_knows(
     assert 'data-status="ok">healthy<' in row.group(0)
     assert "paywatch-watcher-solana-77" in row.group(0)
     assert ">4321<" in row.group(0)
+    assert ">3 slots<" in row.group(0)
+    assert ">7<" in row.group(0)

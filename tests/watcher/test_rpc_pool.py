@@ -44,6 +44,10 @@ async def test_breaker_trips_and_recovers(two: tuple[SimnetServer, SimnetServer]
         now[0] = 31
         assert await pool.call("getHealth", []) == "ok"  # primary healthy again
         assert pool.endpoints[0].failures == 0
+        # The three failures at t=0 count for the health report until they age out.
+        assert pool.errors_within(60) == 3
+        now[0] = 400
+        assert pool.errors_within(300) == 0
 
 
 async def test_timeouts_then_unavailable(two: tuple[SimnetServer, SimnetServer]) -> None:

@@ -56,7 +56,7 @@ from watcher.evm.chain import (
 from watcher.evm.heads import HeadStream
 from watcher.evm.matcher import Finding, match, match_refund
 from watcher.health import HealthStamp
-from watcher.rpc import RpcError, RpcPool, RpcUnavailable
+from watcher.rpc import ERROR_WINDOW_S, RpcError, RpcPool, RpcUnavailable
 
 log = logging.getLogger("paywatch.watcher.evm")
 MAX_REMOVED = 10_000
@@ -131,11 +131,12 @@ class EvmWatcher:
     async def round(self) -> None:
         await self._apply_removed()
         head = await self._header("latest")
-        # The chain answers: healthy, even while a long backfill keeps this round busy.
-        await self.health.ok(head.number)
-        depth = await self._depth_marks(head)
         async with self.pool.acquire() as conn:
             tip = await db_evm.tip(conn, self.name)
+        # The chain answers: healthy, even while a long backfill keeps this round busy.
+        lag = max(0, head.number - tip["number"]) if tip is not None else None
+        await self.health.ok(head.number, lag, self.rpc.errors_within(ERROR_WINDOW_S))
+        depth = await self._depth_marks(head)
         if tip is None:
             start = max(0, head.number - self.chain.start_depth)
             log.info("starting to follow", extra={"chain": self.name, "block": start})

@@ -29,7 +29,7 @@ from paywatch.core.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG
 from paywatch.services import refunds, transfers
 from paywatch.services.payments import Change, reference_match, resettle
 from watcher.health import HealthStamp
-from watcher.rpc import RpcError, RpcPool, RpcUnavailable
+from watcher.rpc import ERROR_WINDOW_S, RpcError, RpcPool, RpcUnavailable
 from watcher.solana import answers
 from watcher.solana.accounts import watched_accounts
 from watcher.solana.index import ReferenceIndex
@@ -78,6 +78,7 @@ class SolanaWatcher:
         self.stream = LogStream(config.ws_urls, session, config.commitment, self.enqueue,
                                 self.backfill_all, idle_s=config.idle_s)
         self.health = HealthStamp(pool, CHAIN)
+        self.lag: int | None = None   # slots behind, once measured (measure_lag)
 
     async def run(self) -> None:
         await self.index.load()
@@ -324,12 +325,15 @@ class SolanaWatcher:
         if self.stream.last_slot:
             confirmed = await self.rpc.call("getSlot", [{"commitment": "confirmed"}],
                                             parse=answers.slot)
-            SLOT_LAG.labels(CHAIN).set(max(0, self.stream.last_slot - confirmed))
+            self.lag = max(0, self.stream.last_slot - confirmed)
+            SLOT_LAG.labels(CHAIN).set(self.lag)
 
     async def report_health(self) -> None:
-        """One cheap read proves the RPC answers; the slot goes with the stamp for operators."""
-        await self.health.ok(await self.rpc.call("getSlot", [
-            {"commitment": self.config.commitment}], parse=answers.slot))
+        """One cheap read proves the RPC answers; the slot, the last measured lag and the
+        recent RPC errors go with the stamp for operators (the dashboard's overview)."""
+        slot = await self.rpc.call("getSlot", [{"commitment": self.config.commitment}],
+                                   parse=answers.slot)
+        await self.health.ok(slot, self.lag, self.rpc.errors_within(ERROR_WINDOW_S))
 
     async def reconcile(self) -> None:
         """Look the references of payments about to expire up directly (bounded per run)."""

@@ -1,0 +1,1 @@
+ALTER TABLE chain_health DROP COLUMN rpc_errors, DROP COLUMN lag;
