@@ -20,3 +20,15 @@ async def health(conn: asyncpg.Connection | asyncpg.Pool) -> asyncpg.Record:
     row = await conn.fetchrow(HEALTH)
     assert row is not None  # an aggregate always answers one row
     return row
+
+
+ENDPOINT_URLS = """
+SELECT e.id, e.url, s.slug AS store_slug
+FROM webhook_endpoints e JOIN stores s ON s.id = e.store_id
+ORDER BY s.slug, e.created_at
+"""
+
+
+async def endpoint_urls(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every store's webhook endpoints (for `paywatch doctor`)."""
+    return await conn.fetch(ENDPOINT_URLS)
