@@ -2,8 +2,9 @@
 
 Embedded PostgreSQL, simnet, the daemon (API, jobs, watcher), a demo store with a key and a
 local webhook receiver that verifies signatures; then an order and a payment made through the
-HTTP API, paid from a simnet wallet, and the timeline printed as it happens. With --once it
-exits 0 as soon as the payment's webhook has arrived (non-zero if that takes over a minute).
+HTTP API, paid from a simnet wallet, and the timeline printed as it happens; then what to try
+next, the dashboard's address and the key that signs in to it among them. With --once it exits
+0 as soon as the payment's webhook has arrived (non-zero if that takes over a minute).
 
 The demo keeps its data to itself: a fresh embedded PostgreSQL in a temporary directory under
 the data dir, removed when the demo exits (--once, Ctrl-C or SIGTERM). Its store, key and
@@ -201,6 +202,12 @@ def checkout_url(api: str, payment: dict[str, Any]) -> str:
     return f"{api}/pay/{payment['id']}"
 
 
+def dashboard_url(api: str) -> str:
+    """The merchant dashboard; the demo store's key signs in to it (its scopes: read and act
+    on payments, orders and webhooks, as the API allows that key)."""
+    return f"{api}/dashboard"
+
+
 async def _live_checkout(http: aiohttp.ClientSession, api: str, auth: dict[str, str],
                          wallet: Wallet, stop: asyncio.Event) -> None:
     """A second payment for a person to watch: its checkout page, paid a little later."""
@@ -284,6 +291,8 @@ def _print_next(api: str, key: str, sim: SimnetServer, payment: dict[str, Any]) 
     print(f"""
 Try next (paywatch keeps running until Ctrl-C, then deletes the demo's data):
   API key (demo store):  {key}
+  dashboard:             {dashboard_url(api)}
+                         sign in: paste the API key above on its sign-in page
   API docs:              {api}/docs
   metrics:               {api}/metrics
   this payment:          curl -s {api}/v1/payments/{payment['id']} -H "Authorization: Bearer {key}"

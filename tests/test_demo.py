@@ -1,15 +1,21 @@
 """`paywatch demo` on a machine with no PostgreSQL configured: embedded database, simnet, the
 daemon and a webhook receiver; --once exits 0 once the payment's webhooks arrived. It prints its
-timeline and nothing else, keeps its data to itself and removes it when it exits."""
+timeline and nothing else, keeps its data to itself and removes it when it exits. While it runs,
+the dashboard address it prints answers with the sign-in page and the key it prints signs in."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import aiohttp
+
 from tests.conftest import PAYWATCH, clean_env, free_port
+from tests.dashboard.helpers import fields
 
 # The timeline, the "try next" block and blank lines around them; log noise would be hundreds.
 MAX_ONCE_LINES = 40
@@ -57,6 +63,7 @@ def test_demo_removes_its_data_on_ctrl_c(tmp_path: Path, pg_home: Path) -> None:
                 assert time.monotonic() < deadline, out.read_text()[-3000:]
                 time.sleep(0.1)
             assert any(data.iterdir())  # it is running on its own data, under the data dir
+            asyncio.run(sign_in_as_printed(out.read_text()))
             demo.send_signal(signal.SIGINT)
             assert demo.wait(timeout=60) == 0, out.read_text()[-3000:]
         finally:
@@ -65,3 +72,27 @@ def test_demo_removes_its_data_on_ctrl_c(tmp_path: Path, pg_home: Path) -> None:
                 demo.wait()
     assert list(data.iterdir()) == [], out.read_text()[-3000:]
     assert "Traceback" not in out.read_text()
+
+
+async def sign_in_as_printed(text: str) -> None:
+    """What the "Try next" block tells a person to do: open the dashboard address, paste the
+    key on the sign-in page it shows; they are then signed in to the demo store."""
+    url = re.search(r"^  dashboard: +(http://\S+/dashboard)$", text, re.MULTILINE)
+    key = re.search(r"^  API key \(demo store\): +(pw_live_\S+)$", text, re.MULTILINE)
+    assert url, text
+    assert key, text
+    assert "paste the API key above on its sign-in page" in text
+    # unsafe: keep the cookies of a server addressed by IP (127.0.0.1), as a browser does
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(url[1]) as page:       # signed out: redirected to sign in
+            assert page.status == 200
+            assert page.url.path == "/dashboard/sign-in"
+            form = await page.text()
+        assert "Sign in to the dashboard" in form
+        async with http.post(page.url.with_query(None), allow_redirects=False, data={
+                "csrf": fields(form)["csrf"], "api_key": key[1], "next": "/dashboard"}) as done:
+            assert done.status == 303, await done.text()
+            assert done.headers["Location"] == "/dashboard"
+        async with http.get(url[1], allow_redirects=False) as home:
+            assert home.status == 200
+            assert 'id="store-name">Demo Shop<' in await home.text()

@@ -1,24 +1,23 @@
 """Dashboard pages as HTML: Jinja2 with autoescaping (every value is escaped unless a template
 marks it safe, which ours never do), strict undefined names (a typo fails the test that renders
-the page rather than printing nothing), and the headers every dashboard answer carries."""
+the page rather than printing nothing), and the headers every dashboard answer carries. The
+environment, static files and shared filters come from api/rendering.py, as the checkout
+page's do."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
+from api import rendering
 from api.keys import CHAINS
-from paywatch.core.money import format_units, is_currency, quantize_fiat
+from api.rendering import Asset
 
 # No inline script or style anywhere: the page's script and stylesheet are files we serve.
 # Forms post only to us; the dashboard is never framed (clickjacking an action button).
@@ -32,39 +31,12 @@ HEADERS = {
 }
 
 
-@dataclass(frozen=True)
-class Asset:
-    name: str
-    body: bytes
-    content_type: str
-
-    @property
-    def url(self) -> str:
-        # The content hash in the URL: cached for long, never stale after an upgrade.
-        return f"/dashboard/static/{self.name}?v={hashlib.sha256(self.body).hexdigest()[:12]}"
-
-
 _STATIC_TYPES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 
 
 @cache
 def static_assets() -> dict[str, Asset]:
-    folder = resources.files("api.dashboard") / "static"
-    return {name: Asset(name, (folder / name).read_bytes(), kind)
-            for name, kind in _STATIC_TYPES.items()}
-
-
-def units(amount: int | None, decimals: int) -> str:
-    """Base units as the coin's decimal amount (1500000, 6 -> "1.5")."""
-    return "" if amount is None else format_units(amount, decimals)
-
-
-def fiat(amount: Decimal | None, currency: str | None) -> str:
-    if amount is None or currency is None:
-        return ""
-    code = currency.strip()
-    shown = quantize_fiat(amount, code) if is_currency(code) else amount
-    return f"{shown:,f} {code}"
+    return rendering.load_assets("api.dashboard", _STATIC_TYPES, "/dashboard/static")
 
 
 def when(value: datetime | None) -> str:
@@ -84,11 +56,8 @@ def form_id() -> str:
 
 @cache
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("api.dashboard", "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True, auto_reload=False)
-    env.filters.update(units=units, fiat=fiat, when=when, iso=iso)
+    env = rendering.environment("api.dashboard")   # with the filters units, fiat, percent
+    env.filters.update(when=when, iso=iso)
     env.globals.update(static=lambda name: static_assets()[name].url, form_id=form_id)
     return env
 
