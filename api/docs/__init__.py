@@ -48,7 +48,8 @@ def render(doc: dict[str, Any]) -> str:
     recorded = examples()
     return environment().get_template("docs.html").render(
         info=doc["info"], groups=view.routes(doc, recorded.get("operations", {})),
-        events=view.events(doc, recorded.get("webhooks", {})), base_url=view.BASE_URL,
+        events=view.events(doc, recorded.get("webhooks", {})), schemas=view.schemas(doc),
+        base_url=view.BASE_URL,
         key=view.KEY_PLACEHOLDER, recorded_at=recorded.get("recorded_at"))
 
 

@@ -12,7 +12,9 @@ from typing import Any
 
 BASE_URL = "http://localhost:8080"   # the default PAYWATCH_API_PORT on this machine
 KEY_PLACEHOLDER = "pw_live_..."
-MAX_DEPTH = 5   # nesting shown; deeper objects are named, not expanded (none are today)
+# How deep named schemas (components) are expanded in place; deeper ones link to their entry
+# under "Schemas", described once there (expanding Payment in every answer made a 700 kB page).
+EXPAND_REQUEST, EXPAND_EVENT, EXPAND_RESPONSE = 3, 1, 0
 
 
 @dataclass
@@ -22,6 +24,7 @@ class Field:
     required: bool
     notes: str
     children: list[Field] = field(default_factory=list)
+    ref: str | None = None   # the named schema its type links to
 
 
 @dataclass
@@ -61,6 +64,14 @@ class Group:
     id: str
     title: str
     routes: list[Route]
+
+
+@dataclass
+class Schema:
+    id: str
+    name: str
+    description: str
+    fields: list[Field]
 
 
 @dataclass
@@ -122,28 +133,36 @@ def notes(schema: dict[str, Any], doc: dict[str, Any]) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def _object_of(schema: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | None:
-    """The object schema a field holds (itself, its array's items, or its non-null option)."""
-    _name, target = _resolve(schema, doc)
+def _object_of(schema: dict[str, Any], doc: dict[str, Any], expand: int,
+               ) -> tuple[str | None, dict[str, Any] | None]:
+    """The object schema a field holds (itself, its array's items, or its non-null option),
+    and the name it has when it is a component; None when it has no fields to show, or is a
+    component that is not to be expanded here."""
+    name, target = _resolve(schema, doc)
+    if name is not None and expand < 0:
+        return name, None
     if target.get("type") == "array":
-        return _object_of(target.get("items", {}), doc)
+        return _object_of(target.get("items", {}), doc, expand - (name is not None))
     for option in target.get("anyOf", []):
-        found = _object_of(option, doc)
-        if found is not None:
+        found = _object_of(option, doc, expand - (name is not None))
+        if found != (None, None):
             return found
-    return target if target.get("properties") else None
+    return name, target if target.get("properties") else None
 
 
-def fields(schema: dict[str, Any], doc: dict[str, Any], depth: int = 0) -> list[Field]:
-    target = _object_of(schema, doc)
+def fields(schema: dict[str, Any], doc: dict[str, Any], expand: int = 0) -> list[Field]:
+    """The fields of `schema`'s object; nested objects as children, and named ones (components)
+    expanded `expand` levels deep, then linked by name."""
+    _name, target = _object_of(schema, doc, expand + 1)
     if target is None:
         return []
     required = set(target.get("required", []))
     out = []
     for name, prop in target.get("properties", {}).items():
-        children = fields(prop, doc, depth + 1) if depth < MAX_DEPTH else []
+        ref, _obj = _object_of(prop, doc, -1)
+        children = fields(prop, doc, expand - 1) if ref is None or expand > 0 else []
         out.append(Field(name, type_name(prop, doc), name in required, notes(prop, doc),
-                         children))
+                         children, ref))
     return out
 
 
@@ -162,7 +181,8 @@ def _responses(op: dict[str, Any], doc: dict[str, Any]) -> list[Response]:
         schema = {} if content_type is None else content[content_type].get("schema", {})
         name, _target = _resolve(schema, doc)
         out.append(Response(status, resp["description"], content_type, name,
-                            [] if name == "Error" else fields(schema, doc)))
+                            [] if name == "Error" else fields(schema, doc,
+                                                              EXPAND_RESPONSE)))
     return out
 
 
@@ -171,7 +191,7 @@ def _body(op: dict[str, Any], doc: dict[str, Any]) -> tuple[str | None, list[Fie
     if media is None:
         return None, []
     name, _target = _resolve(media["schema"], doc)
-    return name, fields(media["schema"], doc)
+    return name, fields(media["schema"], doc, EXPAND_REQUEST)
 
 
 def curl(example: dict[str, Any]) -> str:
@@ -238,7 +258,15 @@ def events(doc: dict[str, Any], examples: dict[str, Any]) -> list[Event]:
         schema = post["requestBody"]["content"]["application/json"]["schema"]
         name, _target = _resolve(schema, doc)
         recorded = examples.get(event_type)
+        example = None if recorded is None else _pretty(recorded)
         out.append(Event("event-" + event_type.replace(".", "-").replace("_", "-"),
                          event_type, post["summary"], name or event_type,
-                         fields(schema, doc), None if recorded is None else _pretty(recorded)))
+                         fields(schema, doc, EXPAND_EVENT), example))
     return out
+
+
+def schemas(doc: dict[str, Any]) -> list[Schema]:
+    """Every named schema once, its fields linking to the others."""
+    return [Schema("schema-" + name, name, schema.get("description", ""),
+                   fields({"$ref": f"#/components/schemas/{name}"}, doc))
+            for name, schema in sorted(doc["components"]["schemas"].items())]
