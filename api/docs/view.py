@@ -224,6 +224,12 @@ def example_of(recorded: dict[str, Any] | None) -> Example | None:
                    response)
 
 
+def _own_words(op: dict[str, Any]) -> str:
+    """The description less its scope sentence: the page shows the scope on a line of its own."""
+    said = f"Needs an API key with the `{op.get('x-scope')}` scope."
+    return str(op.get("description", "")).replace(said, "").strip()
+
+
 def group_of(path: str) -> tuple[str, str]:
     parts = [p for p in path.split("/") if p]
     if parts and parts[0] == "v1":
@@ -241,7 +247,7 @@ def routes(doc: dict[str, Any], examples: dict[str, Any]) -> list[Group]:
             body_name, body = _body(op, doc)
             route = Route(
                 id=op["operationId"], method=method.upper(), path=path,
-                summary=op["summary"], description=op.get("description", ""),
+                summary=op["summary"], description=_own_words(op),
                 scope=op.get("x-scope"),
                 parameters=[_parameter(p, doc) for p in op.get("parameters", [])],
                 body_name=body_name, body=body, responses=_responses(op, doc),
