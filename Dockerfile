@@ -1,18 +1,13 @@
 # paywatch: runs `paywatch run` against an external PostgreSQL given by PAYWATCH_DATABASE_URL.
-FROM python:3.11-slim
+# Two stages: the first installs paywatch and its pinned dependencies into a virtualenv, the
+# second copies only that virtualenv onto a clean base (no sources, no pip cache, no build
+# leftovers). deploy/compose.yaml builds this image for its API and watcher processes.
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PAYWATCH_API_HOST=0.0.0.0 \
-    PAYWATCH_API_PORT=8080 \
-    PAYWATCH_LOG_FORMAT=json \
-    PAYWATCH_DATA_DIR=/var/lib/paywatch
-
-RUN groupadd --system paywatch \
-    && useradd --system --gid paywatch --home-dir /var/lib/paywatch --create-home paywatch
-
-WORKDIR /app
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/paywatch
+WORKDIR /src
 COPY pyproject.toml README.md constraints.txt ./
 COPY paywatch ./paywatch
 COPY api ./api
@@ -21,7 +16,21 @@ COPY db ./db
 COPY migrations ./migrations
 COPY simnet ./simnet
 # Pinned: every library at the version in constraints.txt (see its header to regenerate).
-RUN pip install --no-cache-dir -c constraints.txt . && rm -rf /app
+# Not editable: the package lands in the virtualenv, so the sources stay behind in this stage.
+RUN /opt/paywatch/bin/pip install -c constraints.txt .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/paywatch/bin:$PATH \
+    PAYWATCH_API_HOST=0.0.0.0 \
+    PAYWATCH_API_PORT=8080 \
+    PAYWATCH_LOG_FORMAT=json \
+    PAYWATCH_DATA_DIR=/var/lib/paywatch
+
+RUN groupadd --system paywatch \
+    && useradd --system --gid paywatch --home-dir /var/lib/paywatch --create-home paywatch
+COPY --from=build /opt/paywatch /opt/paywatch
 
 USER paywatch
 WORKDIR /var/lib/paywatch

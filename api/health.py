@@ -13,8 +13,11 @@ import asyncio
 import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import Field
 
 from api.keys import CHAINS, DB_POOL, MIGRATIONS
+from api.models.common import ResponseModel
+from api.openapi import Operation, Reply
 from db import chain_health
 from db.migrator import Migrator
 from paywatch.core.metrics import READY
@@ -25,6 +28,24 @@ READY_TIMEOUT_S = 2.0
 CHAIN_STALE_S = 60.0
 
 ChainReport = dict[str, object]
+
+
+# The answers' shapes, for the OpenAPI document (the handlers build the same dicts).
+class Health(ResponseModel):
+    status: str = Field(description="always \"ok\": the process answers")
+
+
+class ChainHealth(ResponseModel):
+    healthy: bool
+    height: int | None = Field(description="the chain's last height (slot or block) read")
+    age_seconds: float | None = Field(description="since the watcher last read it")
+    reason: str
+
+
+class Readiness(ResponseModel):
+    status: str = Field(description="ready, or unavailable")
+    reason: str = Field(description="ok, or what is wrong")
+    chains: dict[str, ChainHealth] = Field(description="each watched chain, by name")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -82,3 +103,13 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/metrics", metrics, name="metrics")
+
+
+OPERATIONS = [
+    Operation("GET", "/healthz", "Liveness: the process answers (no database read)", Health),
+    Operation("GET", "/readyz", "Readiness: database reachable, migrations current, every "
+              "watched chain's watcher reporting", Readiness,
+              replies=(Reply(503, "Not ready: `reason` says why", Readiness),)),
+    Operation("GET", "/metrics", "Prometheus metrics (text exposition format)", None,
+              content_type="text/plain"),
+]

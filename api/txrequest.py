@@ -28,12 +28,15 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from api.body import read_body
 from api.checkout import render
 from api.checkout.routes import client_address
 from api.errors import ApiError, database_unavailable
 from api.keys import CHAINS, DB_POOL, SETTINGS
+from api.models.common import ResponseModel
+from api.openapi import Operation, Reply
 from api.ratelimit import RateLimiter
 from db import checkout as db_checkout
 from db import payments as db_payments
@@ -191,3 +194,52 @@ _HANDLERS: dict[str, Callable[[web.Request], Awaitable[web.Response]]] = {
 def add_routes(app: web.Application) -> None:
     app[TXREQUEST_LIMITER] = RateLimiter(app[SETTINGS].api_rate_limit_per_minute)
     app.router.add_route("*", txrequest.PATH, transaction_request)
+
+
+# ----- the OpenAPI document's view of these routes (the handlers above build the same JSON) --
+
+class TxRequestLabel(ResponseModel):
+    label: str = Field(description="the store's name, shown by the wallet")
+    icon: str = Field(description="absolute URL of an SVG icon")
+
+
+class TxRequestAccount(BaseModel):
+    account: str = Field(description="the paying wallet's public key (base58): the fee payer")
+
+
+class TxRequestTransaction(ResponseModel):
+    transaction: str = Field(description="an unsigned legacy transaction, base64")
+    message: str = Field(description="what the wallet shows the customer")
+
+
+class ApiErrorBody(ResponseModel):
+    type: str
+    code: str
+    message: str
+    param: str | None
+
+
+class TxRequestError(ResponseModel):
+    message: str = Field(description="Solana Pay's error message")
+    error: ApiErrorBody
+
+
+def _refusals(*codes: int) -> tuple[Reply, ...]:
+    said = {400: "The body is not JSON, or its account is missing or invalid",
+            404: "No such payment, a chain without Transaction Requests, or no public URL",
+            409: "Already paid, or on its way", 410: "Expired or cancelled",
+            413: "Body too large", 429: "Too many requests from this client; see Retry-After",
+            503: "The database or the Solana nodes do not answer; see Retry-After"}
+    return tuple(Reply(code, said[code], TxRequestError) for code in codes)
+
+
+OPERATIONS = [
+    Operation("GET", txrequest.PATH, "Solana Pay Transaction Request: the label and icon a "
+              "wallet shows", TxRequestLabel, replies=_refusals(404, 409, 410, 429, 503)),
+    Operation("POST", txrequest.PATH, "Solana Pay Transaction Request: an unsigned "
+              "transaction for the wallet's account to sign and send (the customer pays the "
+              "fee)", TxRequestTransaction, request=TxRequestAccount,
+              replies=_refusals(400, 404, 409, 410, 413, 429, 503)),
+    Operation("OPTIONS", txrequest.PATH, "CORS preflight: any origin may call GET and POST",
+              None, 204),
+]

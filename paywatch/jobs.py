@@ -17,10 +17,16 @@ import asyncpg
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from db import idempotency, stores
+from db import idempotency, monitoring, stores
 from db import transfers as ledger
 from db.pool import DATABASE_ERRORS
-from paywatch.core.metrics import JOB_DURATION, JOB_RUNS
+from paywatch.core.metrics import (
+    JOB_DURATION,
+    JOB_RUNS,
+    PAYMENTS_DETECTED_OLDEST,
+    WEBHOOK_BACKLOG,
+    WEBHOOK_FAILING_ENDPOINTS,
+)
 from paywatch.core.pricing import MarketPrice, PriceUnavailable, QuoteService
 from paywatch.core.settings import Settings
 from paywatch.services.sweeps import (
@@ -112,6 +118,16 @@ async def purge_idempotency_keys(pool: asyncpg.Pool) -> int:
             return total
 
 
+async def refresh_health_gauges(pool: asyncpg.Pool) -> None:
+    """The database-backed health gauges (webhook backlog, failing endpoints, the oldest
+    detected payment) that deploy/prometheus/alerts.yml alerts on."""
+    async with pool.acquire() as conn:
+        row = await monitoring.health(conn)
+    WEBHOOK_BACKLOG.set(row["webhook_backlog"])
+    WEBHOOK_FAILING_ENDPOINTS.set(row["failing_endpoints"])
+    PAYMENTS_DETECTED_OLDEST.set(row["oldest_detected_s"])
+
+
 async def refresh_prices(pool: asyncpg.Pool, quotes: QuoteService) -> int:
     """Keep the price cache warm for every pair a store can quote, so a checkout never waits
     on a provider. A pair no source can price is skipped (the API says so when asked)."""
@@ -196,6 +212,7 @@ def build_scheduler(settings: Settings, pool: asyncpg.Pool,
         ("purge_events", lambda: purge_events(pool, settings.event_retention_days), 3600.0),
         ("purge_sessions", lambda: purge_sessions(pool), 3600.0),
         ("refresh_inbox_gauge", lambda: refresh_inbox_gauge(pool), INBOX_GAUGE_SECONDS),
+        ("refresh_health_gauges", lambda: refresh_health_gauges(pool), INBOX_GAUGE_SECONDS),
         ("value_transfers", lambda: value_transfers(pool, quotes), VALUATION_SECONDS),
     ]
     for name, job, seconds in jobs:

@@ -43,6 +43,19 @@ def test_the_image_installs_from_the_constraints() -> None:
     assert re.search(r"pip install [^\n]*-c constraints\.txt \.", dockerfile)
 
 
+def test_the_image_is_built_in_two_stages_and_ships_only_the_virtualenv() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?$", dockerfile, re.M)
+    assert stages == [("python:3.11-slim", "build"), ("python:3.11-slim", "")]
+    final = dockerfile[dockerfile.rindex("\nFROM "):]
+    assert "COPY --from=build /opt/paywatch /opt/paywatch" in final
+    assert "PATH=/opt/paywatch/bin:$PATH" in final
+    # The final stage copies no sources and runs no pip: only the built virtualenv.
+    assert not re.search(r"^COPY (?!--from=build)", final, re.M)
+    assert "pip install" not in final
+    assert "USER paywatch" in final
+
+
 def test_healthcheck_follows_the_configured_port_and_data_is_a_volume() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     healthcheck = dockerfile[dockerfile.index("HEALTHCHECK"):]

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from db import queries
+from paywatch.core.metrics import WATCHER_LEADER
 
 log = logging.getLogger("paywatch.watcher.leader")
 # A standby's wait is cut this often to prove its session still answers (a dead peer that
@@ -26,6 +27,7 @@ DATABASE_LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.Interface
 async def lead(dsn: str, chain: str, run: Callable[[], Awaitable[None]],
                retry_s: float = 2.0, wait_s: float = WAIT_S) -> None:
     key = queries.watcher_lock_key(chain)
+    WATCHER_LEADER.labels(chain).set(0)   # a standby reports 0: "no leader" is a max below 1
     failures = 0
     while True:
         try:
@@ -40,12 +42,14 @@ async def lead(dsn: str, chain: str, run: Callable[[], Awaitable[None]],
         try:
             await _wait_for_lock(conn, key, wait_s)
             log.info("leading", extra={"chain": chain, "pid": os.getpid()})
+            WATCHER_LEADER.labels(chain).set(1)
             await _while_holding(conn, run, retry_s)
         except DATABASE_LOST as exc:
             log.warning("lost the leadership session", extra={"chain": chain,
                                                               "error": str(exc)})
             await asyncio.sleep(retry_s)
         finally:
+            WATCHER_LEADER.labels(chain).set(0)
             with contextlib.suppress(Exception):
                 await conn.close()
 

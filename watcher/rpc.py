@@ -145,7 +145,7 @@ class RpcPool:
             if outcome != "ok":
                 self._failures.append(self.clock())
             RPC_REQUESTS.labels(method, endpoint.label, outcome).inc()
-            RPC_LATENCY.labels(method).observe(time.perf_counter() - started)
+            RPC_LATENCY.labels(method, endpoint.label).observe(time.perf_counter() - started)
 
     async def _post(self, endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
         try:

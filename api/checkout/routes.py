@@ -18,6 +18,7 @@ from api.checkout import render
 from api.checkout.hub import CheckoutHub, Mailbox, StreamLimit, TooManyStreams
 from api.checkout.view import CheckoutView, checkout_view
 from api.keys import CHAINS, DB_POOL, SETTINGS
+from api.openapi import Operation, Reply
 from api.payments import qr_svg
 from db import checkout as db
 from paywatch.core import txrequest
@@ -205,3 +206,23 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/pay/{id}/qr.svg", checkout_qr)
     app.router.add_get("/pay/{id}/transaction-request/qr.svg", checkout_tx_request_qr)
     app.router.add_get("/checkout/static/{name}", static_file)
+
+
+_GONE = Reply(404, "No such payment, or nothing to pay now", None, "text/plain")
+OPERATIONS = [
+    Operation("GET", "/pay/{id}", "The hosted checkout page: send the customer here "
+              "(a payment's `checkout_url`)", None, content_type="text/html",
+              replies=(Reply(404, "No such payment: a page that says so", None, "text/html"),)),
+    Operation("GET", "/pay/{id}/events", "The checkout page's live updates (Server-Sent "
+              "Events): the payment's state at once, then each change; ends when final", None,
+              content_type="text/event-stream",
+              replies=(_GONE, Reply(429, "Too many live pages from this client or for this "
+                                    "payment; see Retry-After", None, "text/plain"),
+                       Reply(503, "Too many live pages on this server; see Retry-After", None,
+                             "text/plain"))),
+    Operation("GET", "/pay/{id}/qr.svg", "The payment request the page asks for now, as a QR "
+              "code", None, content_type="image/svg+xml", replies=(_GONE,)),
+    Operation("GET", "/pay/{id}/transaction-request/qr.svg", "The payment's Solana Pay "
+              "Transaction Request link as a QR code", None, content_type="image/svg+xml",
+              replies=(_GONE,)),
+]

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from paywatch import __version__
-from paywatch.cli import admin, config, demo, export, migrate, run
+from paywatch.cli import admin, config, demo, doctor, export, migrate, run
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_parser(commands)
     admin.add_parsers(commands)
     config.add_parser(commands)
+    doctor.add_parser(commands)
     export.add_parser(commands)
     _add_simnet(commands)
     return parser

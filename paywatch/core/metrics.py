@@ -32,7 +32,7 @@ RPC_REQUESTS = Counter(
     ["method", "endpoint", "outcome"],
 )
 RPC_LATENCY = Histogram(
-    "paywatch_rpc_latency_seconds", "JSON-RPC request latency", ["method"],
+    "paywatch_rpc_latency_seconds", "JSON-RPC request latency", ["method", "endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 NOTIFICATIONS = Counter(
@@ -84,3 +84,19 @@ WEBHOOK_DELIVERIES = Counter(
 # outcome: ok, error, or skipped (the previous run of the job was still going).
 JOB_RUNS = Counter("paywatch_job_runs_total", "Scheduled job runs", ["job", "outcome"])
 JOB_DURATION = Histogram("paywatch_job_duration_seconds", "Scheduled job duration", ["job"])
+# Health gauges an operator alerts on (deploy/prometheus/alerts.yml). The database-backed ones
+# are refreshed every 30 s by each process's `refresh_health_gauges` job: alert on their max.
+WATCHER_LEADER = Gauge("paywatch_watcher_leader",
+                       "1 while this process leads the chain's watcher, 0 while it stands by",
+                       ["chain"])
+WEBHOOK_BACKLOG = Gauge("paywatch_webhook_backlog",
+                        "Webhook deliveries due now and not delivered (all stores)")
+WEBHOOK_FAILING_ENDPOINTS = Gauge(
+    "paywatch_webhook_failing_endpoints",
+    "Webhook endpoints with a delivery still retrying after 3 or more failed attempts")
+PAYMENTS_DETECTED_OLDEST = Gauge(
+    "paywatch_payments_detected_oldest_seconds",
+    "Age of the oldest payment waiting in `detected` for its confirmations (0: none)")
+PRICE_UPDATED = Gauge("paywatch_price_updated_timestamp_seconds",
+                      "When a price source last answered for the pair (Unix time)",
+                      ["asset", "currency"])

@@ -96,6 +96,7 @@ class Settings(BaseSettings):
         default_factory=lambda: ["ws://127.0.0.1:8900"]
     )
     solana_commitment: Commitment = "confirmed"
+    solana_genesis_hash: str | None = None
     # Run the Solana watcher inside `paywatch run` (off: an API-only process).
     solana_watch: bool = True
 
@@ -215,7 +216,8 @@ class Settings(BaseSettings):
             chains.insert(0, SolanaChain(rpc_urls=self.solana_rpc_urls,
                                          ws_urls=self.solana_ws_urls,
                                          commitment=self.solana_commitment,
-                                         watch=self.solana_watch))
+                                         watch=self.solana_watch,
+                                         genesis_hash=self.solana_genesis_hash))
         return chains + [c.model_copy(update={"watch": c.watch and self.evm_watch})
                          for c in self.evm_chains]
 

@@ -53,6 +53,17 @@ class SolanaChain(ChainEndpoints):
     commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
     # Run its watcher inside `paywatch run` (off: the watcher runs elsewhere, or nowhere).
     watch: bool = True
+    # The cluster's genesis hash the RPC nodes must be on (`paywatch doctor` checks it): an
+    # endpoint on devnet by mistake would take free devnet coins for payments.
+    genesis_hash: Annotated[str, Field(pattern=r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")] | None = None
+
+
+# Genesis hashes of the public clusters, to name the network an endpoint is on.
+CLUSTERS = {
+    "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d": "mainnet-beta",
+    "EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG": "devnet",
+    "4uhcVJyU9pJkvQyS88uRDiswHXSCkY3zQawwpjk2NsNY": "testnet",
+}
 
 
 def remainder_url(payment_url: str, remaining: int, decimals: int) -> str | None:

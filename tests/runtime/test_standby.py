@@ -7,11 +7,16 @@ import asyncio
 import contextlib
 
 import asyncpg
+from prometheus_client import REGISTRY
 
 from db import queries
 from watcher.leader import lead
 
 CHAIN = "standby-test"
+
+
+def leader_gauge() -> float | None:
+    return REGISTRY.get_sample_value("paywatch_watcher_leader", {"chain": CHAIN})
 
 
 async def until(check: object, what: str, seconds: float = 20) -> None:
@@ -44,11 +49,14 @@ async def test_a_standby_waits_on_one_session_and_takes_over_at_once(
         # One session, blocked on the lock: not a new connection per retry.
         await until(waiting_on_the_lock, "the standby to wait on the lock")
         assert not leading.is_set()
+        assert leader_gauge() == 0          # a standby says it does not lead
         await leader.close()  # the leader's session ends; PostgreSQL releases its lock
         await asyncio.wait_for(leading.wait(), 20)
+        assert leader_gauge() == 1
     finally:
         standby.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await standby
         if not leader.is_closed():
             await leader.close()
+    assert leader_gauge() == 0              # stopped: it leads no more

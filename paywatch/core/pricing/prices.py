@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 
+from paywatch.core.metrics import PRICE_UPDATED
 from paywatch.core.pricing.errors import NotPriced, PriceUnavailable
 from paywatch.core.pricing.http import SourceError, Unsupported, to_price_scale
 from paywatch.core.pricing.singleflight import SingleFlight
@@ -128,6 +129,7 @@ class PriceBook:
         observation = Observation(source.name, reading.price, at, fetched_at)
         self._cache[key] = observation
         self._failed_at.pop(key, None)
+        PRICE_UPDATED.labels(asset, currency).set(at.timestamp())
         return observation
 
     def _failed(self, key: tuple[str, str, str], reason: str) -> Observation | Failure:
