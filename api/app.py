@@ -25,7 +25,7 @@ from api import (
     txrequest,
     webhooks,
 )
-from api.auth import auth_middleware
+from api.auth import auth_middleware, install_key_cache
 from api.errors import Handler, error_middleware
 from api.guards import input_middleware
 from api.keys import CHAINS, DB_POOL, MIGRATIONS, QUOTES, RATE_LIMITER, SETTINGS
@@ -77,6 +77,7 @@ def build_app(settings: Settings, pool: asyncpg.Pool,
     app[CHAINS] = chains
     app[MIGRATIONS] = migrations if migrations is not None else load_migrations()
     app[RATE_LIMITER] = RateLimiter(settings.api_rate_limit_per_minute)
+    install_key_cache(app)
     if session is None:  # tests and tools; the daemon shares its own with the jobs
         own = session = aiohttp.ClientSession()
 

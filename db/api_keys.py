@@ -14,7 +14,7 @@ RETURNING id, store_id, name, prefix, scopes, created_at
 
 # An active key: not revoked, not expired. Its store comes along so auth needs one round trip.
 SELECT_ACTIVE_KEY_BY_HASH = """
-SELECT k.id, k.store_id, k.scopes, k.name, s.slug AS store_slug
+SELECT k.id, k.store_id, k.scopes, k.name, k.expires_at, s.slug AS store_slug
 FROM api_keys k LEFT JOIN stores s ON s.id = k.store_id
 WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
 """
@@ -22,6 +22,14 @@ WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.ex
 TOUCH_KEY = """
 UPDATE api_keys SET last_used_at = now()
 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+"""
+
+# The API's key cache records use in memory and writes it for many keys at once (api/auth.py);
+# the same one-minute granularity as TOUCH_KEY, so a busy key is not rewritten each flush.
+TOUCH_KEYS = """
+UPDATE api_keys SET last_used_at = now()
+WHERE id = ANY($1::uuid[])
+  AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
 """
 
 # Guarded: revoking twice changes nothing and reports nothing. $2: only a key of that store
@@ -60,6 +68,10 @@ async def active_key_by_hash(conn: asyncpg.Connection, key_hash: bytes) -> async
 
 async def touch_key(conn: asyncpg.Connection, key_id: Any) -> None:
     await conn.execute(TOUCH_KEY, key_id)
+
+
+async def touch_keys(conn: asyncpg.Connection, key_ids: list[Any]) -> None:
+    await conn.execute(TOUCH_KEYS, key_ids)
 
 
 async def revoke_key(conn: asyncpg.Connection, id_or_prefix: str,

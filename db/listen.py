@@ -27,6 +27,9 @@ from db.pool import DATABASE_ERRORS
 log = logging.getLogger("paywatch.db.listen")
 
 PAYMENTS_CHANNEL = "paywatch_payments"  # migration 0002: every new payment and status change
+API_KEYS_CHANNEL = "paywatch_api_keys"  # migration 0012: a key changed (its id), or '*': all
+EVENTS_CHANNEL = "paywatch_events"  # db/events.py: new outbox rows (webhook dispatchers wake)
+STORES_CHANNEL = "paywatch_stores"  # migration 0013: a store's watched accounts may have changed
 
 Work = Callable[[asyncpg.Connection], Awaitable[None]]
 
@@ -35,10 +38,15 @@ def _never() -> bool:
     return False
 
 
+def _nothing() -> None:
+    return None
+
+
 async def listen_and_reload(
         pool: asyncpg.Pool, channel: str, *, name: str, reload: Work, every_s: float,
         on_notify: Callable[[str], bool], changed: Work | None = None,
-        done: Callable[[], bool] = _never, retry_s: float = 1.0) -> None:
+        done: Callable[[], bool] = _never, retry_s: float = 1.0,
+        lost: Callable[[], None] | None = None) -> None:
     """Run until cancelled or until `done()` is true.
 
     - `reload(conn)`: re-read everything; runs at each (re)connect and every `every_s`.
@@ -46,11 +54,15 @@ async def listen_and_reload(
       callback); returns whether there is work for `changed`.
     - `changed(conn)`: apply what the notifications since its last run announced (default:
       `reload`); runs on the listening connection, so the loop never holds a second one.
+    - `lost()`: the notifications stopped (the connection dropped, the session failed or the
+      loop ends), called at once from the connection's termination callback and again when
+      the session ends; a copy that must never be stale stops trusting itself until the next
+      `reload`.
     """
     while not done():
         try:
             await _session(pool, channel, reload=reload, changed=changed or reload,
-                           every_s=every_s, on_notify=on_notify, done=done)
+                           every_s=every_s, on_notify=on_notify, done=done, lost=lost or _nothing)
             continue  # the connection dropped without an error (or done): listen again at once
         except DATABASE_ERRORS as exc:
             log.warning("%s: notifications interrupted; reconnecting", name,
@@ -64,7 +76,7 @@ async def listen_and_reload(
 
 async def _session(pool: asyncpg.Pool, channel: str, *, reload: Work, changed: Work,
                    every_s: float, on_notify: Callable[[str], bool],
-                   done: Callable[[], bool]) -> None:
+                   done: Callable[[], bool], lost: Callable[[], None]) -> None:
     """One connection's lifetime: returns when it drops or `done()`; raises what broke it."""
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()  # set by a notification that brought work, or by the connection dropping
@@ -74,6 +86,7 @@ async def _session(pool: asyncpg.Pool, channel: str, *, reload: Work, changed: W
             wake.set()
 
     def terminated(_conn: Any) -> None:
+        lost()
         wake.set()
 
     conn: asyncpg.Connection = await pool.acquire()
@@ -99,6 +112,7 @@ async def _session(pool: asyncpg.Pool, channel: str, *, reload: Work, changed: W
             else:
                 await changed(conn)
     finally:
+        lost()  # before any await: nothing may trust the copy once this session is over
         conn.remove_termination_listener(terminated)
         try:
             if not conn.is_closed():
