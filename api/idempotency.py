@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 from aiohttp import web
 
 from api.auth import Principal
@@ -42,8 +44,8 @@ async def run_once(request: web.Request, who: Principal, work: Work) -> web.Resp
     if key is not None:
         _check_key(key)
     status, body, replayed = await run_keyed(request, who, key, work)
-    return web.json_response(body, status=status, dumps=_dumps,
-                             headers={"Idempotent-Replayed": "true"} if replayed else None)
+    return json_response(body, status=status,
+                         headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 async def run_keyed(request: web.Request, who: Principal, key: str | None,
@@ -78,5 +80,23 @@ async def _replay(conn: asyncpg.Connection, who: Principal, key: str,
     return row["response_status"], row["response_body"]
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _decimal(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON as UTF-8. orjson refuses integers beyond 64 bits (a merchant's metadata may
+    hold one): those take the standard library's path, which has no such limit."""
+    try:
+        return orjson.dumps(value, default=_decimal)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), default=_decimal).encode()
+
+
+def json_response(value: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> web.Response:
+    """web.json_response's answer (same Content-Type), encoded by `dumps`."""
+    return web.Response(body=dumps(value), status=status, headers=headers,
+                        content_type="application/json", charset="utf-8")

@@ -14,7 +14,7 @@ from aiohttp import web
 from api.auth import Principal, principal
 from api.body import parse_body, parse_query, respond
 from api.errors import ApiError
-from api.idempotency import Work, run_once
+from api.idempotency import Work, json_response, run_once
 from api.keys import CHAINS, DB_POOL, SETTINGS
 from api.models.payments import (
     CancelRequest,
@@ -32,6 +32,7 @@ from db import audit, stores
 from db import payments as db
 from paywatch.core.chains import ChainAdapter
 from paywatch.core.metrics import PAYMENTS_CREATED
+from paywatch.core.objects import payment_object
 from paywatch.core.payments import PaymentAsk, clocks, required_commitment
 from paywatch.core.states import SETTLEABLE
 from paywatch.services import payments
@@ -76,15 +77,18 @@ async def create_payment(request: web.Request) -> web.Response:
     ask = PaymentAsk(body.label, body.message, body.memo, body.expires_in,
                      str(body.redirect_url) if body.redirect_url else None, body.metadata)
     async with request.app[DB_POOL].acquire() as conn:
-        store = await stores.store_by_id(conn, store_id)
+        # The store, the asset and the clock in one round trip (they were three).
+        store = await db.payment_context(conn, store_id, body.chain, body.asset.upper())
         if store is None:  # the key outlived its store (a store is never deleted today)
             raise ApiError(404, "resource_missing", "no such store")
         await chain.check_payable(conn, store, ask)
-        asset = await _accepted_asset(conn, store, body)
+        if store["asset_asset"] is None:
+            raise await _asset_not_accepted(conn, store, body)
+        asset = {"asset": store["asset_asset"], "mint": store["asset_mint"],
+                 "decimals": store["asset_decimals"]}
         amount, currency, order_id = await _amount_to_pay(conn, store_id, body)
-        now = await db.database_now(conn)
     quote = await quote_for(request.app, QuoteInput(asset, amount, currency, store))
-    expires_at, monitor_until = clocks(store, now, body.expires_in)
+    expires_at, monitor_until = clocks(store, store["database_now"], body.expires_in)
     values = {
         "store_id": store_id, "order_id": order_id, "chain": body.chain,
         "asset": asset["asset"], "mint": asset["mint"], "decimals": asset["decimals"],
@@ -120,17 +124,14 @@ def _creator(request: web.Request, who: Principal, chain: ChainAdapter, store: a
     return work
 
 
-async def _accepted_asset(conn: asyncpg.Connection, store: asyncpg.Record,
-                          body: PaymentCreate) -> asyncpg.Record:
-    """The store's accepted asset row (its mint/contract and decimals)."""
-    asset = await stores.store_asset(conn, store["id"], body.chain, body.asset.upper())
-    if asset is None:
-        accepted = [f"{a['asset']}" for a in await stores.store_assets(conn, store["id"])
-                    if a["chain"] == body.chain and a["enabled"]]
-        raise ApiError(422, "asset_not_accepted",
-                       f"this store does not accept {body.asset} on {body.chain}; "
-                       f"accepted: {', '.join(accepted) or 'none'}", param="asset")
-    return asset
+async def _asset_not_accepted(conn: asyncpg.Connection, store: asyncpg.Record,
+                              body: PaymentCreate) -> ApiError:
+    """The 422 for an asset the store does not take, naming those it does on that chain."""
+    accepted = [f"{a['asset']}" for a in await stores.store_assets(conn, store["id"])
+                if a["chain"] == body.chain and a["enabled"]]
+    return ApiError(422, "asset_not_accepted",
+                    f"this store does not accept {body.asset} on {body.chain}; "
+                    f"accepted: {', '.join(accepted) or 'none'}", param="asset")
 
 
 async def _amount_to_pay(conn: asyncpg.Connection, store_id: uuid.UUID,
@@ -152,9 +153,14 @@ async def _amount_to_pay(conn: asyncpg.Connection, store_id: uuid.UUID,
 async def get_payment(request: web.Request) -> web.Response:
     who = principal(request)
     who.require("payments:read")
+    payment_id = parse_id(request.match_info["id"])
     async with request.app[DB_POOL].acquire() as conn:
-        row = await _load(conn, parse_id(request.match_info["id"]), store_of(who))
-        return respond(await _out(request, conn, row))
+        row, found = await db.payment_with_transfers(conn, payment_id, store_of(who))
+    if row is None:  # another store's payment is "missing" too: never confirm it exists
+        raise ApiError(404, "resource_missing", f"no payment {payment_id}")
+    # The builder's JSON is the Payment model's (tests/test_ledger.py holds them equal), as
+    # the POST answers it: no validate-and-dump per read.
+    return json_response(payment_object(row, found, request.app[SETTINGS].public_url))
 
 
 async def list_payments(request: web.Request) -> web.Response:

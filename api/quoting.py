@@ -3,6 +3,7 @@ quote's figures laid out as the payment row's columns."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from paywatch.core.pricing import CfvPolicy, NotPriced, PriceUnavailable, Quote,
 
 @dataclass(frozen=True)
 class QuoteInput:
-    asset: asyncpg.Record  # store_assets row: asset, mint, decimals
+    asset: Mapping[str, Any]  # a store_assets row's asset, mint, decimals
     amount: Decimal
     currency: str
     store: asyncpg.Record

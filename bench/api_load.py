@@ -5,13 +5,16 @@ aiohttp server answering the same routes (bench/bare_aiohttp.py: the ceiling on 
     apt-get install wrk   # the load generator (Debian package)
     .venv/bin/python bench/api_load.py [--connections 1,8,32,128] [--seconds 10]
 
-Uses PAYWATCH_DATABASE_URL when set, else an embedded PostgreSQL in a temporary directory.
-Prints requests/second and latency per endpoint and concurrency, and paywatch / bare as a
-ratio; asserts nothing."""
+Uses a fresh database on PAYWATCH_DATABASE_URL's server when set (dropped at the end), else an
+embedded PostgreSQL in a temporary directory. Prints requests/second and latency per endpoint
+and concurrency, paywatch's share of bare aiohttp for each row (same run), and at the end
+whether every payment the POSTs made has its payment.created event and its audit row, and
+that synchronous_commit was on; asserts nothing."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -24,6 +27,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import admin_server, database
+
 BIN = Path(sys.executable).parent
 RECIPIENT = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 POST_LUA = """
@@ -34,6 +43,13 @@ wrk.headers["Authorization"] = "Bearer %s"
 """
 GET_LUA = """
 wrk.headers["Authorization"] = "Bearer %s"
+"""
+# What the POSTs left behind: each payment, its payment.created event, its audit row.
+DURABILITY = """
+SELECT (SELECT count(*) FROM payments) AS payments,
+       (SELECT count(*) FROM events WHERE type = 'payment.created') AS events,
+       (SELECT count(*) FROM audit_log WHERE action = 'payment.create') AS audits,
+       current_setting('synchronous_commit') AS synchronous_commit
 """
 
 
@@ -69,18 +85,55 @@ def wrk(url: str, lua: str, connections: int, seconds: int) -> tuple[float, str,
     return rps, p50, p99
 
 
+def durability(dsn: str) -> str:
+    async def count() -> asyncpg.Record:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetchrow(DURABILITY)
+        finally:
+            await conn.close()
+    row = asyncio.run(count())
+    whole = row["payments"] == row["events"] == row["audits"]
+    return (f"{row['payments']} payments, {row['events']} payment.created events, "
+            f"{row['audits']} payment.create audit rows ({'all' if whole else 'NOT all'} "
+            f"complete); synchronous_commit={row['synchronous_commit']}")
+
+
+async def fresh_database() -> str | None:
+    """A migrated database of its own on PAYWATCH_DATABASE_URL's server (None: embedded)."""
+    if not os.environ.get("PAYWATCH_DATABASE_URL"):
+        return None
+    async with admin_server() as admin:
+        return await database(admin)
+
+
+async def drop_database(dsn: str) -> None:
+    admin = os.environ["PAYWATCH_DATABASE_URL"]
+    name = dsn.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(admin)
+    try:
+        # DROP DATABASE takes no parameters; the name is bench.common's, quoted.
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", default="1,8,32,128")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--port", type=int, default=18090)
+    parser.add_argument("--routes", default="post,get", help="which rows: post, get or both")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     data = tempfile.mkdtemp(prefix="pw-bench-")
+    dsn = asyncio.run(fresh_database())
     env = {**os.environ, "PAYWATCH_DATA_DIR": data, "PAYWATCH_API_PORT": str(args.port),
            "PAYWATCH_API_RATE_LIMIT_PER_MINUTE": "100000000", "PAYWATCH_LOG_LEVEL": "WARNING",
            "PAYWATCH_SOLANA_WATCH": "false"}  # no chain here: /readyz would wait for one
+    if dsn is not None:
+        env["PAYWATCH_DATABASE_URL"] = dsn
     slug = f"bench-{int(time.time())}"
     daemon = subprocess.Popen([str(BIN / "paywatch"), "run"], env=env)
     bare_port = args.port + 1
@@ -99,22 +152,26 @@ def main() -> None:
         print(f"paywatch run (1 process), wrk -t2, {args.seconds} s per run, "
               f"{os.cpu_count()} cores")
         print(f"{'endpoint':<24}{'conns':>6}{'req/s':>9}{'p50':>10}{'p99':>10}"
-              f"{'bare req/s':>12}{'ratio':>8}")
+              f"{'bare req/s':>12}{'share':>8}")
         bare_base = f"http://127.0.0.1:{bare_port}"
+        rows = [("POST /v1/payments", "/v1/payments", POST_LUA % key, "post"),
+                ("GET /v1/payments/{id}", f"/v1/payments/{payment_id}", GET_LUA % key, "get")]
         for conns in (int(c) for c in args.connections.split(",")):
-            for name, path, lua in (
-                    ("POST /v1/payments", "/v1/payments", POST_LUA % key),
-                    ("GET /v1/payments/{id}", f"/v1/payments/{payment_id}", GET_LUA % key)):
+            for name, path, lua, _ in (r for r in rows if r[3] in args.routes.split(",")):
                 rps, p50, p99 = wrk(base + path, lua, conns, args.seconds)
                 ceiling, _, _ = wrk(bare_base + path, lua, conns, args.seconds)
                 print(f"{name:<24}{conns:>6}{rps:>9.0f}{p50:>10}{p99:>10}{ceiling:>12.0f}"
-                      f"{rps / ceiling:>8.2f}")
+                      f"{rps / ceiling:>8.2f}", flush=True)
+        if dsn is not None:
+            print(durability(dsn))
     finally:
         daemon.send_signal(signal.SIGTERM)
         bare.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
         bare.wait(timeout=30)
         shutil.rmtree(data, ignore_errors=True)
+        if dsn is not None:
+            asyncio.run(drop_database(dsn))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,29 @@ RETURNING *
 # Serialises amount picking per (chain, recipient, asset) until the payment's transaction ends.
 LOCK_UNIQUE_AMOUNTS = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
+# What a new payment is quoted and planned from, in one round trip: the store (all its columns,
+# as stores.store_by_id reads them), the accepted asset asked for (asset_* NULL when the store
+# does not accept it: the caller then says which it does), and the database's clock.
+SELECT_PAYMENT_CONTEXT = """
+SELECT s.*, a.asset AS asset_asset, a.mint AS asset_mint, a.decimals AS asset_decimals,
+       now() AS database_now
+FROM stores s
+LEFT JOIN store_assets a ON a.store_id = s.id AND a.chain = $2 AND a.asset = $3 AND a.enabled
+WHERE s.id = $1
+"""
+
+# A new payment's payment.created event and its audit row, in one statement (the payment's
+# JSON travels once: the audit row keeps the event's data.object).
+INSERT_CREATED_EVENT_AND_AUDIT = """
+WITH event AS (
+    INSERT INTO events (store_id, type, payment_id, order_id, data)
+    VALUES ($1, 'payment.created', $2, $3, $4)
+    RETURNING data
+)
+INSERT INTO audit_log (store_id, actor, action, object_type, object_id, before, after)
+SELECT $1, $5, 'payment.create', 'payment', $2::text, NULL::jsonb, event.data -> 'object' FROM event
+"""
+
 # Amounts already taken in [low, high] among the unique-amount payments (an EVM shared address,
 # a Solana store that opted in) to one recipient and asset that a transfer could still pay: the
 # open ones ($6), and the other watched ones ($7) until their monitor_until. Both status lists
@@ -54,6 +77,18 @@ SELECT_PAYMENT = "SELECT * FROM payments WHERE id = $1 AND store_id = $2"
 # Payment clocks start from the database's clock, the same one the expiry sweep reads: a
 # process whose own clock is off must not shorten or stretch a payment's lifetime.
 SELECT_NOW = "SELECT now()"
+
+# GET /v1/payments/{id} in one round trip: the payment with each of its transfers beside it
+# (LEFT JOIN: one row, transfer_* NULL, for a payment with none), the transfer's columns named
+# transfer_<column>. A composite ARRAY(SELECT t ...) would be one row, but asyncpg cannot
+# decode a composite holding our text-format NUMERIC codec.
+TRANSFER_FIELDS = tuple(c.strip().removeprefix("t.") for c in transfers.OBJECT_COLUMNS.split(","))
+SELECT_PAYMENT_WITH_TRANSFERS = """
+SELECT p.*, """ + ", ".join(f"t.{c} AS transfer_{c}" for c in TRANSFER_FIELDS) + """
+FROM payments p LEFT JOIN transfers t ON t.payment_id = p.id
+WHERE p.id = $1 AND p.store_id = $2
+ORDER BY t.seen_at, t.id
+"""
 
 # Public lookups (the hosted checkout page) go by the unguessable id alone.
 SELECT_PAYMENT_BY_ID = "SELECT * FROM payments WHERE id = $1"
@@ -147,6 +182,15 @@ RETURNING p.*
 
 # Pending payments past their quote's lifetime.
 EXPIRE_DUE = _sweep("pending", "expires_at", "expired")
+
+# A sweep batch's events in one statement (one payment each: store, payment, order, payload
+# side by side in arrays) rather than executemany's bind/execute per row. The insert is ~45 % of
+# a sweep, but nearly all of it is per row inside PostgreSQL (the foreign-key checks on store and
+# payment, four indexes, compressing a ~2 KB payload): this one round trip is not a big win.
+INSERT_SWEPT_EVENTS = """
+INSERT INTO events (store_id, type, payment_id, order_id, data)
+SELECT s, $1, p, o, d FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::jsonb[]) AS e(s, p, o, d)
+"""
 # Detected payments whose money never reached the required commitment in time.
 INVALIDATE_DUE = _sweep("detected", "confirm_deadline_at", "invalid")
 
@@ -195,6 +239,18 @@ async def insert_payment(conn: asyncpg.Connection, values: dict[str, Any]) -> as
     return await conn.fetchrow(INSERT_PAYMENT, *(values.get(c) for c in PAYMENT_COLUMNS))
 
 
+async def payment_context(conn: asyncpg.Connection, store_id: Any, chain: str,
+                          asset: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_PAYMENT_CONTEXT, store_id, chain, asset)
+
+
+async def record_created(conn: asyncpg.Connection, row: asyncpg.Record, data: dict[str, Any],
+                         actor: str) -> None:
+    """payment.created with `data`, and its audit row (after: data's object)."""
+    await conn.execute(INSERT_CREATED_EVENT_AND_AUDIT, row["store_id"], row["id"],
+                       row["order_id"], data, actor)
+
+
 async def taken_unique_amounts(conn: asyncpg.Connection, chain: str, recipient: str,
                                mint: str | None, low: int, high: int, *,
                                open_statuses: Sequence[str],
@@ -213,6 +269,17 @@ async def database_now(conn: asyncpg.Connection) -> Any:
 async def get_payment(conn: asyncpg.Connection, payment_id: Any,
                       store_id: Any) -> asyncpg.Record | None:
     return await conn.fetchrow(SELECT_PAYMENT, payment_id, store_id)
+
+
+async def payment_with_transfers(conn: asyncpg.Connection, payment_id: Any, store_id: Any
+                                 ) -> tuple[asyncpg.Record | None, list[dict[str, Any]]]:
+    """A store's payment and its transfers (as transfers_of orders and names them), or None."""
+    rows = await conn.fetch(SELECT_PAYMENT_WITH_TRANSFERS, payment_id, store_id)
+    if not rows:
+        return None, []
+    found = [{c: r[f"transfer_{c}"] for c in TRANSFER_FIELDS}
+             for r in rows if r["transfer_id"] is not None]
+    return rows[0], found
 
 
 async def get_payment_public(conn: asyncpg.Connection, payment_id: Any) -> asyncpg.Record | None:
@@ -269,6 +336,14 @@ async def settle_payment(conn: asyncpg.Connection, payment_id: Any, store_id: An
 async def expire_due(conn: asyncpg.Connection, limit: int,
                      expected: Sequence[str]) -> list[asyncpg.Record]:
     return await conn.fetch(EXPIRE_DUE, limit, list(expected))
+
+
+async def insert_swept_events(conn: asyncpg.Connection, type_: str,
+                              rows: Sequence[tuple[Any, Any, Any, Any]]) -> None:
+    """`rows`: (store_id, payment_id, order_id, data) per event of type `type_`."""
+    store_ids, payment_ids, order_ids, data = zip(*rows, strict=True) if rows else ((),) * 4
+    await conn.execute(INSERT_SWEPT_EVENTS, type_, list(store_ids), list(payment_ids),
+                       list(order_ids), list(data))
 
 
 async def invalidate_due(conn: asyncpg.Connection, limit: int,

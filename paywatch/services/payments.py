@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from db import audit, events
+from db import events
 from db import payments as db
 from db.pool import transaction
 from paywatch.core.chains import ChainAdapter
@@ -148,10 +148,7 @@ async def create(conn: asyncpg.Connection, chain: ChainAdapter, store: asyncpg.R
         planned = values | await chain.plan_request(conn, store, values, ask)
         row = await db.insert_payment(conn, planned)
         data = payment_event("payment.created", row, [], "pending", change)
-        await events.emit(conn, store_id=store_id, type_="payment.created", data=data,
-                          payment_id=row["id"], order_id=order_id)
-        await audit.record(conn, store_id=store_id, actor=change.actor, action="payment.create",
-                           object_type="payment", object_id=row["id"], after=data["object"])
+        await db.record_created(conn, row, data, change.actor)  # the event and the audit row
     return row, data["object"]
 
 
@@ -194,9 +191,16 @@ async def settle(conn: asyncpg.Connection, payment_id: Any, store_id: Any,
 # ----- the clock's changes (batched sweeps) --------------------------------------------------
 
 async def expire_due(conn: asyncpg.Connection, limit: int, public_url: str | None) -> int:
-    """Pending payments past their quote's lifetime become expired."""
+    """Pending payments past their quote's lifetime become expired, each with its event in
+    this transaction (one statement for all the batch's events)."""
     rows = await db.expire_due(conn, limit, PAYMENT_TRANSITIONS["expired"])
-    await _emit_batch(conn, "payment.expired", rows, "pending", public_url)
+    if rows:
+        change = Change("sweep", public_url)
+        found = await db.transfers_of_many(conn, [r["id"] for r in rows])
+        await db.insert_swept_events(conn, "payment.expired", [
+            (r["store_id"], r["id"], r["order_id"],
+             payment_event("payment.expired", r, found[r["id"]], "pending", change))
+            for r in rows])
     return len(rows)
 
 
