@@ -3,7 +3,7 @@ cursors, and payments close to expiry for reconciliation."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -56,10 +56,14 @@ ORDER BY expires_at LIMIT $2
 """
 
 
-async def open_payments(conn: asyncpg.Connection, chain: str,
-                        watched: Sequence[str]) -> list[asyncpg.Record]:
-    """The payments with a reference a transfer may still pay (`watched`: their statuses)."""
-    return await conn.fetch(SELECT_OPEN_PAYMENTS, chain, list(watched))
+async def open_payments_batches(conn: asyncpg.Connection, chain: str, watched: Sequence[str],
+                                batch: int) -> AsyncIterator[list[asyncpg.Record]]:
+    """What `open_payments` returns, `batch` rows at a time from one snapshot (a cursor in a
+    read-only transaction), so a million rows never sit in memory together."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        rows = await conn.cursor(SELECT_OPEN_PAYMENTS, chain, list(watched))
+        while chunk := await rows.fetch(batch):
+            yield chunk
 
 
 async def open_payments_among(conn: asyncpg.Connection, chain: str, watched: Sequence[str],

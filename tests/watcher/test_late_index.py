@@ -33,7 +33,7 @@ async def test_a_payment_the_index_does_not_know_yet_is_found_in_the_table(
     reference = payment["payment_request"]["reference"]
     await until(lambda: watcher.index.lookup(reference) is not None, "the index entry")
     # What a failed refresh leaves behind: the index does not know the payment yet.
-    watcher.index.by_reference.pop(reference)
+    watcher.index.forget(reference)
     signature = await h.wallet.pay(payment["payment_request"]["url"])
     await until(lambda: str(signature) in watcher.done, "the transaction to be processed")
     row = await h.wait_for(payment["id"], "confirmed")

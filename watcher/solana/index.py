@@ -7,11 +7,10 @@ notification costs seconds, not a payment (db/listen.py runs that loop)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import sys
 import uuid
-from typing import Any
 
 import asyncpg
 
@@ -20,19 +19,16 @@ from db import refunds as db_refunds
 from paywatch.core.metrics import OPEN_PAYMENTS
 from paywatch.core.states import OPEN_PAYMENT, WATCHED_PAYMENT
 from watcher.solana.matcher import OpenPayment
+from watcher.solana.packed import PackedPayments
 from watcher.solana.refunds import PendingRefund
 
 log = logging.getLogger("paywatch.watcher.solana.index")
 CHAIN = "solana"
 
 
-def _open(row: asyncpg.Record) -> OpenPayment:
-    # A million open payments share a handful of recipients, assets and mints: one string
-    # object each instead of a copy per payment (bench/scale.py memory measures it).
-    mint = row["mint"]
-    return OpenPayment(row["id"], row["reference"], sys.intern(row["recipient"]),
-                       sys.intern(row["asset"]), sys.intern(mint) if mint else None,
-                       row["memo"], row["unique_due"])
+def _put(payments: PackedPayments, row: asyncpg.Record) -> None:
+    payments.put(row["reference"], row["id"], (row["recipient"], row["asset"], row["mint"]),
+                 row["memo"], row["unique_due"], row["status"] in OPEN_PAYMENT)
 
 
 def _refund(row: asyncpg.Record) -> PendingRefund:
@@ -40,19 +36,20 @@ def _refund(row: asyncpg.Record) -> PendingRefund:
                          row["destination"], row["asset"], row["mint"], int(row["amount"]))
 
 
-AmountKey = tuple[str, str | None]  # (wallet, mint or None for SOL)
+# Rows per round trip when the whole index is re-read: the Records of a million payments at
+# once cost ~500 MB for a moment, and the allocator keeps much of it (bench/scale.py memory).
+LOAD_BATCH = 10_000
 
 
 class ReferenceIndex:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self.by_reference: dict[str, OpenPayment] = {}
-        # payment id -> reference: a closed payment leaves the index in O(1), not by a scan of
-        # every open payment (with 1M open, a scan per confirmation stalled the watcher)
-        self.by_id: dict[Any, str] = {}
-        # unique-amount payments: (wallet, mint) -> amount -> payment. Nested, so a payment
-        # costs one int-keyed entry, not a tuple key of its own (bench/scale.py memory).
-        self.by_amount: dict[AmountKey, dict[int, OpenPayment]] = {}
+        # reference -> open payment, payment id -> reference (a closed payment leaves in O(1)),
+        # and (wallet, mint) -> amount -> unique-amount payment, packed (watcher/solana/packed.py)
+        self.payments = PackedPayments()
+        # One reload at a time: two interleaved in-place reloads would each drop what the
+        # other had read and it had not (the start runs one, the LISTEN loop another).
+        self._reloading = asyncio.Lock()
         # payments announced by a notification and not re-read yet
         self._changed: set[uuid.UUID] = set()
         # Pending refunds (the merchant's wallet sending money back) by their own reference,
@@ -61,7 +58,11 @@ class ReferenceIndex:
         self._refunds_changed: set[uuid.UUID] = set()
 
     def lookup(self, key: str) -> OpenPayment | None:
-        return self.by_reference.get(key)
+        return self.payments.get(key)
+
+    def forget(self, reference: str) -> None:
+        """Drop one payment as a lost notification would leave the index (tests)."""
+        self.payments.remove_reference(reference)
 
     def lookup_refund(self, key: str) -> PendingRefund | None:
         return self.refunds.get(key)
@@ -77,47 +78,36 @@ class ReferenceIndex:
     def lookup_amount(self, wallet: str, mint: str | None, amount: int) -> OpenPayment | None:
         """The watched unique-amount payment to `wallet` of that asset asking exactly
         `amount`."""
-        return self.by_amount.get((wallet, mint), {}).get(amount)
-
-    def _add_amount(self, payment: OpenPayment, is_open: bool) -> None:
-        """Amounts are unique among watched payments (db/payments.taken_unique_amounts); should
-        two ever share one, the open payment wins over an expired one (EVM's OPEN_FIRST)."""
-        if payment.amount is None:
-            return
-        amounts = self.by_amount.setdefault((payment.recipient, payment.mint), {})
-        if is_open or payment.amount not in amounts:
-            amounts[payment.amount] = payment
-
-    def _drop_amount(self, payment: OpenPayment) -> None:
-        if payment.amount is None:
-            return
-        amounts = self.by_amount.get((payment.recipient, payment.mint), {})
-        if amounts.get(payment.amount) is payment:
-            del amounts[payment.amount]
+        return self.payments.get_by_amount(wallet, mint, amount)
 
     def __len__(self) -> int:
-        return len(self.by_reference)
+        return len(self.payments)
 
     async def load(self, conn: asyncpg.Connection | None = None) -> None:
         """Re-read every open payment (on `conn`, else on a connection of the pool's)."""
         if conn is None:
             async with self.pool.acquire() as own:
                 return await self.load(own)
+        async with self._reloading:
+            await self._load(conn)
+
+    async def _load(self, conn: asyncpg.Connection) -> None:
         # Announced changes from before this read are in it: the next `_apply_changed` only
         # needs those announced from now on.
         self._changed.clear()
         self._refunds_changed.clear()
         self.refunds = {r["reference"]: _refund(r)
                         for r in await db_refunds.pending_refunds(conn, CHAIN)}
-        rows = await watch.open_payments(conn, CHAIN, WATCHED_PAYMENT)
-        self.by_reference = {r["reference"]: _open(r) for r in rows}
-        self.by_id = {p.id: ref for ref, p in self.by_reference.items()}
-        self.by_amount = {}
-        for row in rows:
-            if row["unique_due"] is not None:
-                self._add_amount(self.by_reference[row["reference"]],
-                                 row["status"] in OPEN_PAYMENT)
-        OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
+        # Re-read in place, in batches: lookups meanwhile see every payment (old or new row),
+        # and the memory never holds the whole result at once. A payment `learn` indexes
+        # meanwhile counts as read; what the read did not meet has closed and leaves.
+        self.payments.begin_reload()
+        async for rows in watch.open_payments_batches(conn, CHAIN, WATCHED_PAYMENT,
+                                                      LOAD_BATCH):
+            for row in rows:
+                _put(self.payments, row)
+        self.payments.end_reload()
+        OPEN_PAYMENTS.labels(CHAIN).set(len(self.payments))
 
     async def learn(self, conn: asyncpg.Connection, references: list[str], wallet: str,
                     mint: str | None, amount: int) -> bool:
@@ -126,7 +116,7 @@ class ReferenceIndex:
         moment ago may not have reached the index yet. True when the table has one."""
         rows = await watch.open_payments_for_transfer(conn, CHAIN, WATCHED_PAYMENT, references,
                                                       wallet, mint, amount)
-        self._index_rows([r for r in rows if r["reference"] not in self.by_reference])
+        self._index_rows([r for r in rows if self.payments.get(r["reference"]) is None])
         # Any row, not only one new to the index: a notification may have indexed the payment
         # between the caller's first match and this read, and the caller must match again
         # (answering "nothing new" sent a paid payment's transfer to the inbox).
@@ -134,13 +124,8 @@ class ReferenceIndex:
 
     def _index_rows(self, rows: list[asyncpg.Record]) -> None:
         for row in rows:
-            old = self.by_reference.get(row["reference"])
-            if old is not None:
-                self._drop_amount(old)
-            payment = self.by_reference[row["reference"]] = _open(row)
-            self.by_id[row["id"]] = row["reference"]
-            self._add_amount(payment, row["status"] in OPEN_PAYMENT)
-        OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
+            _put(self.payments, row)
+        OPEN_PAYMENTS.labels(CHAIN).set(len(self.payments))
 
     async def follow(self, resync_s: float) -> None:
         """Follow `paywatch_payments` and reload everything every resync_s (and after a lost
@@ -172,12 +157,8 @@ class ReferenceIndex:
         rows = await watch.open_payments_among(conn, CHAIN, WATCHED_PAYMENT, list(ids))
         self._index_rows(rows)
         for payment_id in ids.difference(r["id"] for r in rows):
-            ref = self.by_id.pop(payment_id, None)
-            if ref is not None:
-                gone = self.by_reference.pop(ref, None)
-                if gone is not None:
-                    self._drop_amount(gone)
-        OPEN_PAYMENTS.labels(CHAIN).set(len(self.by_reference))
+            self.payments.remove_id(payment_id)
+        OPEN_PAYMENTS.labels(CHAIN).set(len(self.payments))
 
     async def _apply_refunds(self, conn: asyncpg.Connection) -> None:
         """Re-read the announced refunds: pending ones are (re)indexed, the others leave."""
