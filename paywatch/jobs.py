@@ -64,9 +64,16 @@ class JobScheduler(AsyncIOScheduler):
         self.jobs_running: set[asyncio.Task[Any]] = set()
         # Run after the jobs finished (e.g. closing the webhook dispatcher's own session).
         self.on_drained: list[Callable[[], Awaitable[None]]] = []
+        # Run once the scheduler started, on its loop (the webhook dispatcher's listener).
+        self.on_started: list[Callable[[], None]] = []
         # A tick that finds the job still running is skipped (max_instances=1): expected under
         # load, so a metric rather than APScheduler's warning (silenced in paywatch.logs).
         self.add_listener(_count_skipped, EVENT_JOB_MAX_INSTANCES)
+
+    def start(self, paused: bool = False) -> None:
+        super().start(paused)
+        for begin in self.on_started:
+            begin()
 
     async def drain(self, timeout_s: float) -> None:
         # Pause first: shutting down cancels the jobs still running, which is what we avoid.
@@ -197,6 +204,9 @@ def build_scheduler(settings: Settings, pool: asyncpg.Pool,
     # Not the shared session: deliveries go through one that pins the addresses it checked.
     dispatcher = Dispatcher(pool, allow_private=settings.webhook_allow_private,
                             lease=timedelta(seconds=settings.webhook_lease_seconds))
+    # Woken by every new event (db/events.py notifies); the deliver_webhooks tick stays as the
+    # safety net for retries and lost notifications.
+    scheduler.on_started.append(dispatcher.start_following)
     scheduler.on_drained.append(dispatcher.aclose)
     jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = [
         ("refresh_prices", lambda: refresh_prices(pool, quotes),
