@@ -38,6 +38,23 @@ CREATE DOMAIN public.fiat_amount AS numeric(20,8)
 	CONSTRAINT fiat_amount_check CHECK ((VALUE >= (0)::numeric));
 
 --
+-- Name: paywatch_notify_api_key(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.paywatch_notify_api_key() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM pg_notify('paywatch_api_keys', '*');
+    ELSE
+        PERFORM pg_notify('paywatch_api_keys', OLD.id::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+--
 -- Name: paywatch_notify_payment(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -61,6 +78,19 @@ CREATE FUNCTION public.paywatch_notify_refund() RETURNS trigger
 BEGIN
     PERFORM pg_notify('paywatch_payments', json_build_object(
         'id', NEW.id, 'chain', NEW.chain, 'status', NEW.status, 'kind', 'refund')::text);
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: paywatch_notify_stores(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.paywatch_notify_stores() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('paywatch_stores', TG_TABLE_NAME);
     RETURN NULL;
 END
 $$;
@@ -1083,13 +1113,25 @@ CREATE INDEX webhook_deliveries_due_idx ON public.webhook_deliveries USING btree
 -- Name: webhook_deliveries_endpoint_due_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX webhook_deliveries_endpoint_due_idx ON public.webhook_deliveries USING btree (endpoint_id, next_attempt_at) WHERE (status = 'pending'::text);
+CREATE INDEX webhook_deliveries_endpoint_due_idx ON public.webhook_deliveries USING btree (endpoint_id, next_attempt_at, id) WHERE (status = 'pending'::text);
 
 --
 -- Name: webhook_endpoints_store_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX webhook_endpoints_store_idx ON public.webhook_endpoints USING btree (store_id);
+
+--
+-- Name: api_keys api_keys_notify; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER api_keys_notify AFTER DELETE OR UPDATE OF revoked_at, expires_at, scopes, store_id, key_hash ON public.api_keys FOR EACH ROW EXECUTE FUNCTION public.paywatch_notify_api_key();
+
+--
+-- Name: api_keys api_keys_notify_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER api_keys_notify_truncate AFTER TRUNCATE ON public.api_keys FOR EACH STATEMENT EXECUTE FUNCTION public.paywatch_notify_api_key();
 
 --
 -- Name: payments payments_notify; Type: TRIGGER; Schema: public; Owner: -
@@ -1102,6 +1144,18 @@ CREATE TRIGGER payments_notify AFTER INSERT OR UPDATE OF status ON public.paymen
 --
 
 CREATE TRIGGER refunds_notify AFTER INSERT OR UPDATE OF status ON public.refunds FOR EACH ROW EXECUTE FUNCTION public.paywatch_notify_refund();
+
+--
+-- Name: store_assets store_assets_notify; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER store_assets_notify AFTER INSERT OR DELETE OR UPDATE ON public.store_assets FOR EACH STATEMENT EXECUTE FUNCTION public.paywatch_notify_stores();
+
+--
+-- Name: stores stores_notify; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER stores_notify AFTER INSERT OR DELETE OR UPDATE OF solana_recipient, solana_unique_amount ON public.stores FOR EACH STATEMENT EXECUTE FUNCTION public.paywatch_notify_stores();
 
 --
 -- Name: api_keys api_keys_store_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

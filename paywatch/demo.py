@@ -97,6 +97,12 @@ class Receiver:
         self.event.set()
         return web.Response(status=200 if ok else 400)
 
+    def verified_by(self) -> float:
+        """When the later of the two webhooks the demo waits for arrived verified (the
+        receiver's clock, not when the timeline noticed)."""
+        return max(at for at, kind, ok in self.arrived
+                   if ok and kind in ("payment.confirmed", "order.paid"))
+
 
 class Timeline:
     def __init__(self) -> None:
@@ -117,7 +123,7 @@ async def demo(base: Settings, options: DemoOptions) -> int:
         settings = base.model_copy(update={
             "api_port": free_port(options.api_port), "solana_rpc_urls": [sim.rpc_url],
             "solana_ws_urls": [sim.ws_url], "webhook_allow_private": True,
-            "webhook_dispatch_seconds": 0.5, "solana_watch": True})
+            "solana_watch": True})
         api = f"http://127.0.0.1:{settings.api_port}"
         daemon = asyncio.create_task(run_daemon(settings, stop=stop))
         try:
@@ -179,6 +185,7 @@ async def _story(settings: Settings, sim: SimnetServer, api: str, once: bool,
             payment = await _post(http, f"{api}/v1/payments", auth,
                                   {"order_id": order["id"], "asset": "SOL",
                                    "label": "Demo Shop", "memo": order["number"]})
+            created = time.monotonic()
             timeline.say(f"payment created: {payment['amount_due_display']} SOL at "
                          f"{payment['quote']['price']} USD/SOL "
                          f"({payment['quote']['cfv']['reason']})")
@@ -186,6 +193,9 @@ async def _story(settings: Settings, sim: SimnetServer, api: str, once: bool,
             signature = await wallet.pay(payment["payment_request"]["url"])
             timeline.say(f"paid from a simnet wallet: {signature[:16]}...")
             ok = await _follow(http, api, auth, payment, order, receiver, timeline)
+            if ok:
+                print(f"\n  payment created -> both webhooks verified: "
+                      f"{receiver.verified_by() - created:.2f} s", flush=True)
         finally:
             await runner.cleanup()
         if not ok:

@@ -10,7 +10,12 @@ claim skips endpoints whose budget is taken, and no pass waits for a delivery to
 endpoint that hangs holds only its own slots and every other store's webhooks go on.
 Order: none is promised. An endpoint's due deliveries start oldest first, but up to
 `per_endpoint` run at once and failures are retried later, so receivers may see events out of
-order (each carries `created_at`; fetch the object for its current state)."""
+order (each carries `created_at`; fetch the object for its current state).
+
+Wake-ups: `follow()` listens for new outbox rows (db/events.py notifies
+`paywatch_events` in the transaction that wrote them) and claims at once, on its one LISTEN
+connection per process; the scheduler's tick (`run_until_idle`) stays as the safety net for
+retries coming due and for a notification lost while the connection was down."""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ import aiohttp
 import asyncpg
 from aiohttp.abc import AbstractResolver
 
-from db import events, webhooks
+from db import events, listen, webhooks
 from db.pool import DATABASE_ERRORS
 from paywatch import __version__
 from paywatch.core.metrics import WEBHOOK_DELIVERIES
@@ -42,6 +47,9 @@ DISABLE_AFTER_DAYS = 5
 # Deliveries in flight per endpoint (per process): enough for a healthy receiver's backlog to
 # drain quickly, few enough that one that hangs takes little of `concurrency`.
 PER_ENDPOINT = 8
+# The listening loop's own full pass (besides the one at every (re)connect): rare, the tick
+# already sweeps for what a notification did not announce.
+FOLLOW_RELOAD_S = 60.0
 
 
 def utc_now() -> datetime:
@@ -77,6 +85,7 @@ class Dispatcher:
         # One claim at a time (a tick and a refill may overlap): each must see the other's
         # deliveries in `busy`, or together they would exceed an endpoint's budget.
         self.claiming = asyncio.Lock()
+        self.following: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -89,6 +98,9 @@ class Dispatcher:
         """Let deliveries in flight finish (for up to `drain_s`), cancel the rest (their leases
         bring them back: at least once), then close the session if it is ours."""
         self.closing = True
+        if self.following is not None:  # first: no new claims from notifications
+            self.following.cancel()
+            await asyncio.gather(self.following, return_exceptions=True)
         if self.refill is not None:
             await self.refill
         if self.in_flight:
@@ -113,15 +125,41 @@ class Dispatcher:
         due than its budget (or when this process was full) claims again at once, so a
         healthy endpoint's backlog drains at its own pace, not one budget per tick.
         Returns how many deliveries it started."""
+        total = await self._start_all_due(max_passes)
+        await self._disable_failing(self.clock())
+        return total
+
+    async def _start_all_due(self, max_passes: int = 50,
+                             conn: asyncpg.Connection | None = None) -> int:
         self.refills = True
         total = 0
         for _ in range(max_passes):
-            started = len(await self._start_due(self.clock()))
+            started = len(await self._start_due(self.clock(), conn))
             total += started
             if started < self.batch:  # nothing more due, or every budget taken
                 break
-        await self._disable_failing(self.clock())
         return total
+
+    def start_following(self, every_s: float = FOLLOW_RELOAD_S) -> None:
+        """Run `follow` as a task of the dispatcher's own, until `aclose()` (the scheduler
+        starts it with its jobs)."""
+        if self.following is None or self.following.done():
+            self.following = asyncio.create_task(self.follow(every_s),
+                                                 name="webhook-dispatcher-follow")
+
+    async def follow(self, every_s: float = FOLLOW_RELOAD_S) -> None:
+        """Claim and start what is due whenever an event is written, until cancelled. The
+        claims run on the listening connection (db/listen.py: notifications arriving during a
+        pass wake the next one, so a burst is taken in a few passes, not one per event), and
+        a pass at every (re)connect takes what was written while nobody listened."""
+        await listen.listen_and_reload(
+            self.pool, listen.EVENTS_CHANNEL, name="webhook dispatcher",
+            reload=self._woken, on_notify=_any, every_s=every_s,
+            done=lambda: self.closing)
+
+    async def _woken(self, conn: asyncpg.Connection) -> None:
+        if not self.closing:
+            await self._start_all_due(conn=conn)
 
     async def run_once(self) -> int:
         """One pass that waits for the deliveries it started (tests and tools: each call is a
@@ -133,16 +171,21 @@ class Dispatcher:
         await self._disable_failing(now)
         return len(started)
 
-    async def _start_due(self, now: datetime) -> list[asyncio.Task[None]]:
+    async def _start_due(self, now: datetime,
+                         conn: asyncpg.Connection | None = None) -> list[asyncio.Task[None]]:
         async with self.claiming:
-            return await self._claim_and_start(now)
+            if conn is not None:
+                return await self._claim_and_start(conn, now)
+            async with self.pool.acquire() as own:
+                return await self._claim_and_start(own, now)
 
-    async def _claim_and_start(self, now: datetime) -> list[asyncio.Task[None]]:
+    async def _claim_and_start(self, conn: asyncpg.Connection,
+                               now: datetime) -> list[asyncio.Task[None]]:
         room = min(self.batch, self.concurrency - len(self.in_flight))
         if room <= 0:
             return []
         endpoints = list(self.busy)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with conn.transaction():
             await webhooks.fan_out(conn, now, 10 * self.batch)
             due = await webhooks.claim_due(conn, now, room, self.lease, self.per_endpoint,
                                            endpoints, [self.busy[e] for e in endpoints])
@@ -242,6 +285,10 @@ class Dispatcher:
                 await events.emit(conn, store_id=endpoint["store_id"],
                                   type_="webhook_endpoint.disabled",
                                   data=_disabled(endpoint, DISABLE_AFTER_DAYS))
+
+
+def _any(_payload: str) -> bool:
+    return True  # every new event may be due somewhere: one pass takes them all
 
 
 def _disabled(endpoint: Any, days: int) -> dict[str, Any]:

@@ -28,7 +28,8 @@ async def h(sim: SimnetServer, pool: asyncpg.Pool, api: TestClient,
 
 async def test_a_store_watched_after_start_gets_what_it_was_paid_before_its_subscription(
         h: Harness) -> None:
-    watcher = await h.start_watcher(accounts_s=NEVER_S)
+    # No refresh but the one below: neither periodic nor woken by the new store (NOTIFY).
+    watcher = await h.start_watcher(accounts_s=NEVER_S, follow_stores=False)
     # A second store, created while the watcher runs; its wallet is not watched yet.
     other = Keypair()
     await h.wallet.airdrop(other.pubkey(), 10**9)
@@ -41,6 +42,23 @@ async def test_a_store_watched_after_start_gets_what_it_was_paid_before_its_subs
     await watcher.refresh_accounts()
     await until(lambda: str(other.pubkey()) in watcher.stream.subscribed.values(),
                 "the new wallet's subscription")
+    row = await h.wait_for(payment["id"], "confirmed")
+    assert row["amount_received"] == int(payment["amount_due"])
+
+
+async def test_a_new_store_is_watched_on_its_notification_without_a_periodic_refresh(
+        h: Harness) -> None:
+    watcher = await h.start_watcher(accounts_s=NEVER_S)  # only migration 0013's NOTIFY helps
+    await until(lambda: bool(watcher.stream.subscribed), "the first store's subscriptions")
+    other = Keypair()
+    await h.wallet.airdrop(other.pubkey(), 10**9)
+    headers, _store = await make_store(h.pool, "noticed", recipient=str(other.pubkey()))
+    await until(lambda: str(other.pubkey()) in watcher.stream.subscribed.values(),
+                "the new wallet's subscription")
+    resp = await h.api.post("/v1/payments", headers=headers, json={
+        "amount": "30", "currency": "USD", "asset": "SOL"})
+    payment = await resp.json()
+    await h.wallet.pay(payment["payment_request"]["url"])
     row = await h.wait_for(payment["id"], "confirmed")
     assert row["amount_received"] == int(payment["amount_due"])
 

@@ -21,9 +21,9 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from db import listen, watch
 from db import refunds as db_refunds
 from db import transfers as db_transfers
-from db import watch
 from db.pool import DATABASE_ERRORS
 from paywatch.core.metrics import BACKFILL_SIGNATURES, QUEUE_DEPTH, SLOT_LAG
 from paywatch.services import refunds, transfers
@@ -55,7 +55,8 @@ class WatcherConfig:
     resync_s: float = 30.0
     revert_after_s: float = 90.0
     reconcile_batch: int = 20
-    accounts_s: float = 5.0
+    accounts_s: float = 5.0  # the watched accounts re-read at least this often
+    follow_stores: bool = True  # and at once when a store's accounts change (migration 0013)
     idle_s: float = 60.0
 
 
@@ -87,19 +88,39 @@ class SolanaWatcher:
             tg.create_task(self.index.follow(self.config.resync_s), name="solana-index")
             tg.create_task(self._every(self.config.tracker_interval_s, self.track),
                            name="solana-tracker")
-            tg.create_task(self._every(self.config.accounts_s, self.refresh_accounts),
-                           name="solana-accounts")
+            tg.create_task(self._follow_accounts(), name="solana-accounts")
             tg.create_task(self._every(10.0, self.measure_lag), name="solana-lag")
             tg.create_task(self._every(self.health.every_s, self.report_health),
                            name="solana-health")
             for n in range(self.config.workers):
                 tg.create_task(self._worker(), name=f"solana-worker-{n}")
 
-    async def refresh_accounts(self) -> None:
-        async with self.pool.acquire() as conn:
+    async def refresh_accounts(self, conn: asyncpg.Connection | None = None) -> None:
+        if conn is None:
+            async with self.pool.acquire() as own:
+                assets = await watch.watched_assets(own, CHAIN)
+        else:
             assets = await watch.watched_assets(conn, CHAIN)
         self.watched = await watched_accounts(assets, self.rpc)
         self.stream.accounts = set(self.watched)
+
+    async def _follow_accounts(self) -> None:
+        """Re-read the watched accounts when a store or its accepted assets change (a new
+        store's first payment no longer waits up to `accounts_s` to be seen: `paywatch demo`
+        4.9 s), and every `accounts_s` anyway, for a notification lost while not listening."""
+        if not self.config.follow_stores:
+            await self._every(self.config.accounts_s, self.refresh_accounts)
+            return
+        await listen.listen_and_reload(
+            self.pool, listen.STORES_CHANNEL, name="solana watched accounts",
+            reload=self._refresh_accounts_on, on_notify=lambda _payload: True,
+            every_s=self.config.accounts_s)
+
+    async def _refresh_accounts_on(self, conn: asyncpg.Connection) -> None:
+        try:
+            await self.refresh_accounts(conn)
+        except (RpcUnavailable, RpcError) as exc:  # the chain's trouble: the next round retries
+            log.warning("watched accounts not refreshed; will retry", extra={"error": str(exc)})
 
     # ----- signatures in ------------------------------------------------------------------
 
