@@ -23,10 +23,18 @@ from paywatch.chains import build_chains
 from paywatch.core.settings import Settings
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
-from tests.pg import DatabaseFactory, server_dsn
+from tests.pg import Clones, DatabaseFactory, server_dsn
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYWATCH = str(Path(sys.executable).with_name("paywatch"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests (marked slow) first, the rest in their usual order. Under pytest-xdist
+    (scripts/test) a long test that started last would keep one worker busy long after the
+    other ran out of work. Nothing else follows from the order: each test has its own database
+    and servers."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +51,19 @@ def template_db(databases: DatabaseFactory) -> Iterator[str]:
     databases.drop(name)
 
 
+@pytest.fixture(scope="session")
+def clones(databases: DatabaseFactory, template_db: str) -> Iterator[Clones]:
+    made = Clones(databases, template_db)
+    yield made
+    made.close()
+
+
 @pytest.fixture
-def db_dsn(databases: DatabaseFactory, template_db: str) -> Iterator[str]:
-    """A fresh, fully migrated database for one test."""
-    name = databases.create(template=template_db)
+def db_dsn(databases: DatabaseFactory, clones: Clones) -> Iterator[str]:
+    """A fresh, fully migrated database for one test (a clone of the template, made ahead)."""
+    name = clones.take()
     yield databases.dsn(name)
-    databases.drop(name)
+    clones.give_back(name)  # dropped on the clones' thread
 
 
 @pytest.fixture

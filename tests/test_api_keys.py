@@ -6,6 +6,7 @@ import hashlib
 import subprocess
 
 import asyncpg
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import PAYWATCH, clean_env
@@ -27,6 +28,7 @@ def create_store_and_key(dsn: str, *key_args: str) -> str:
     return key.stdout.splitlines()[0]
 
 
+@pytest.mark.slow
 async def test_keys_are_stored_hashed_and_work_until_revoked(
         db_dsn: str, pool: asyncpg.Pool, api: TestClient) -> None:
     key = create_store_and_key(db_dsn, "--name", "checkout")
@@ -71,6 +73,7 @@ async def test_missing_and_malformed_keys_get_401(api: TestClient) -> None:
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.slow
 def test_scopes_are_validated_and_recorded(db_dsn: str) -> None:
     bad = cli(db_dsn, "keys", "create", "--store", "nowhere")
     assert bad.returncode == 1
@@ -96,6 +99,7 @@ def test_store_creation_refuses_bad_input(db_dsn: str) -> None:
     assert "already exists" in dup.stderr
 
 
+@pytest.mark.slow
 def test_stores_update_sets_recipient_policy_and_assets(db_dsn: str) -> None:
     assert cli(db_dsn, "stores", "create", "Later Shop").returncode == 0
     usdc = "USDC:EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v:6"

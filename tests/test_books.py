@@ -357,6 +357,7 @@ async def test_the_export_reads_through_a_cursor_in_batches(
                                    now + timedelta(hours=1)) == 25
 
 
+@pytest.mark.slow
 async def test_cli_export_writes_the_same_file_as_the_api(
         api: TestClient, db_dsn: str, tmp_path: Path, shop: tuple[dict[str, str], Any],
         books_data: dict[str, Any], other_merchant: dict[str, str]) -> None:

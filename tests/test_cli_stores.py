@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import asyncpg
+import pytest
 
 from tests.conftest import PAYWATCH, RECIPIENT, USDC_MINT, clean_env
 
@@ -31,6 +32,7 @@ async def test_replacing_an_asset_removes_the_old_one_before_adding_the_new(
         ("SOL", None, True), ("USDC", NEW_MINT, True)]
 
 
+@pytest.mark.slow
 async def test_sol_stays_removed_until_the_recipient_changes(db_dsn: str,
                                                             pool: asyncpg.Pool) -> None:
     assert cli(db_dsn, "stores", "create", "Shop", "--solana-recipient", RECIPIENT,

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import asyncpg
+import pytest
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 
@@ -63,6 +64,7 @@ def store_and_key(env: dict[str, str], cwd: Path) -> str:
                           **cli).stdout.splitlines()[0]
 
 
+@pytest.mark.slow
 def test_a_standby_takes_over_when_the_leader_is_killed(db_dsn: str,
                                                         tmp_path: Path) -> None:
     with simnet_process(tmp_path) as (rpc_url, ws_url):
@@ -115,6 +117,7 @@ def takeover(db_dsn: str, tmp_path: Path, rpc_url: str, ws_url: str) -> None:
     assert survivor.returncode == 0
 
 
+@pytest.mark.slow
 def test_two_daemons_expire_each_payment_once(db_dsn: str, tmp_path: Path) -> None:
     env = clean_env(PAYWATCH_DATABASE_URL=db_dsn, PAYWATCH_SOLANA_WATCH="false",
                     PAYWATCH_EXPIRY_SWEEP_SECONDS="0.2")
@@ -143,6 +146,7 @@ def test_two_daemons_expire_each_payment_once(db_dsn: str, tmp_path: Path) -> No
     assert [d.returncode for d in daemons] == [0, 0]
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_burst_of_payments_loses_nothing(db_dsn: str, tmp_path: Path) -> None:
 
 

@@ -71,6 +71,7 @@ def _wait_for(url: str, log: Path, process: subprocess.Popen[bytes]) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_the_curl_walkthrough_runs_as_printed(tmp_path: Path, db_dsn: str) -> None:
     """Simnet and `paywatch run` started by the README's own lines (ports chosen through the
     configuration they read), then every walkthrough line run in one shell, as printed."""

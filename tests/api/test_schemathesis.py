@@ -11,6 +11,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PAYWATCH, clean_env
 from tests.test_daemon import start, stop, wait_ready
 
@@ -26,6 +28,7 @@ def cli(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         db_dsn: str, tmp_path: Path) -> None:
     env = clean_env(PAYWATCH_DATABASE_URL=db_dsn, PAYWATCH_API_RATE_LIMIT_PER_MINUTE="1000000",

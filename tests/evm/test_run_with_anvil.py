@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import PAYWATCH, clean_env
 from tests.evm.anvil import CHAIN_ID, Anvil, anvil_process
@@ -23,6 +24,7 @@ from tests.watcher.test_run_with_simnet import post
 DEPTH = 2
 
 
+@pytest.mark.slow
 def test_run_confirms_a_token_payment_on_anvil(db_dsn: str, tmp_path: Path) -> None:
     with anvil_process() as (url, ws_url):
         usdt = asyncio.run(_deploy(url, ws_url))

@@ -42,7 +42,8 @@ async def test_a_standby_waits_on_one_session_and_takes_over_at_once(
     try:
         async def waiting_on_the_lock() -> bool:
             rows = await pool.fetch(
-                "SELECT pid, wait_event FROM pg_stat_activity WHERE application_name LIKE $1",
+                "SELECT pid, wait_event FROM pg_stat_activity WHERE application_name LIKE $1"
+                " AND datname = current_database()",  # another test's watchers share the server
                 f"paywatch-watcher-{CHAIN}-%")
             return len(rows) == 1 and rows[0]["wait_event"] == "advisory"
 

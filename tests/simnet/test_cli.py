@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
 from solders.keypair import Keypair
 
@@ -26,6 +27,7 @@ async def rpc(url: str, method: str, params: list[object]) -> object:
         return (await resp.json())["result"]
 
 
+@pytest.mark.slow
 async def test_simnet_pays_a_payment_made_by_the_api(api: TestClient, merchant: dict[str, str],
                                                      tmp_path: Path) -> None:
     rpc_port, ws_port = free_port(), free_port()
@@ -77,6 +79,7 @@ async def test_simnet_pays_a_payment_made_by_the_api(api: TestClient, merchant: 
     assert "cannot reach" in down.stderr or "paywatch simnet" in down.stderr
 
 
+@pytest.mark.slow
 def test_wallet_commands_use_the_configured_rpc_url(tmp_path: Path) -> None:
     """`paywatch simnet pay/airdrop/mint` talk to PAYWATCH_SOLANA_RPC_URLS (the first URL), the
     chain `paywatch run` watches, unless --rpc-url says otherwise."""

@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PAYWATCH, clean_env, simnet_process
 from tests.test_daemon import get, start, wait_ready
 
@@ -24,6 +26,7 @@ def post(url: str, key: str, body: dict) -> dict:
         return json.loads(resp.read())
 
 
+@pytest.mark.slow
 def test_run_confirms_a_payment_paid_with_simnet_pay(db_dsn: str, tmp_path: Path) -> None:
     with simnet_process(tmp_path) as (rpc_url, ws_url):
         run_against(db_dsn, tmp_path, rpc_url, ws_url)

@@ -221,6 +221,7 @@ async def test_primary_rpc_failing_fails_over(h: Harness) -> None:
         assert h.watcher.rpc.endpoints[0].failures > 0
 
 
+@pytest.mark.slow
 async def test_a_thousand_payments_paid_concurrently_confirm_exactly_once(h: Harness) -> None:
     import asyncio
 
