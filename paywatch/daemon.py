@@ -39,9 +39,6 @@ class StartupError(Exception):
     """Refusal to start, with a message for the operator (exit status 1)."""
 
 
-ROLES = ("all", "api", "watcher")
-
-
 async def run_daemon(settings: Settings, *, migrate: bool = True, role: str = "all",
                      stop: asyncio.Event | None = None) -> None:
     started = time.perf_counter()

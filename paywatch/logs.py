@@ -19,8 +19,6 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp.http_exceptions import HttpProcessingError
-
 from paywatch.core.metrics import HTTP_MALFORMED
 from paywatch.core.redact import redact_text
 
@@ -101,14 +99,21 @@ class MalformedRequests(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, HttpProcessingError):
+        if _is_malformed_http(exc):
             HTTP_MALFORMED.labels(type(exc).__name__).inc()
             _http_log.debug("refused a malformed request", extra={
-                "error": type(exc).__name__, "status": exc.code,
+                "error": type(exc).__name__, "status": getattr(exc, "code", None),
                 "remote": str(record.args[0]) if isinstance(record.args, tuple) and record.args
                 else None})
             return False
         return record.levelno >= self.threshold
+
+
+def _is_malformed_http(exc: BaseException | None) -> bool:
+    """aiohttp's parse error, without importing aiohttp (a quarter second) into every command:
+    a process that never loaded aiohttp's server cannot have met one."""
+    errors = sys.modules.get("aiohttp.http_exceptions")
+    return errors is not None and isinstance(exc, errors.HttpProcessingError)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:

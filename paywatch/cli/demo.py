@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from paywatch.cli.common import add_command, settings_or_exit
-from paywatch.demo import DemoOptions, run_demo
 from paywatch.logs import configure_logging
 
 
@@ -25,6 +24,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from paywatch.demo import DemoOptions, run_demo  # the whole daemon: only for this command
+
     settings = settings_or_exit()
     # The demo is for reading its timeline: the daemon beside it speaks only to warn.
     configure_logging("INFO" if args.verbose else "WARNING", settings.log_format)

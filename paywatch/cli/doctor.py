@@ -7,7 +7,6 @@ import asyncio
 
 from paywatch.cli.common import add_command
 from paywatch.core.settings import SettingsError, load_settings
-from paywatch.doctor import Check, as_json, as_lines, diagnose, fail
 from paywatch.logs import configure_logging
 
 
@@ -20,6 +19,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    from paywatch.doctor import Check, as_json, as_lines, diagnose, fail  # see cli/__init__
+
     try:
         settings = load_settings()
     except SettingsError as exc:

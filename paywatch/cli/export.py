@@ -15,7 +15,6 @@ from typing import TextIO
 import asyncpg
 
 from db import exports, stores
-from paywatch.chains import build_chains
 from paywatch.cli.common import CommandError, add_command, run_command, settings_or_exit
 from paywatch.core import books
 from paywatch.database import open_database
@@ -79,6 +78,8 @@ class Progress:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from paywatch.chains import build_chains  # every chain's client: this command only
+
     try:
         books.check_period(args.start, args.end)
     except books.PeriodError as exc:

@@ -6,10 +6,8 @@ import argparse
 import asyncio
 import sys
 
-import uvloop
-
 from paywatch.cli.common import add_command, settings_or_exit
-from paywatch.daemon import ROLES, StartupError, run_daemon
+from paywatch.core.roles import ROLES
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -23,6 +21,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import uvloop  # the daemon and its loop: imported by this command only (cli/__init__)
+
+    from paywatch.daemon import StartupError, run_daemon
+
     settings = settings_or_exit()
     try:
         # uvloop: the asyncio loop's own frames (selector, handles, transports) were a tenth

@@ -12,18 +12,17 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from solana.exceptions import SolanaRpcException
-from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
 
 from paywatch.cli.common import settings_or_exit
 from paywatch.core.money import parse_units
 from paywatch.core.redact import mask_url
-from simnet.server import SimnetServer
-from simnet.wallet import Wallet, WalletError, load_keypair
+
+if TYPE_CHECKING:
+    from simnet.wallet import Wallet
 
 
 def add_simnet_parser(commands: argparse._SubParsersAction) -> None:
@@ -97,6 +96,8 @@ def _local_port(url: str, usual: int) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from simnet.server import SimnetServer  # the chain itself: this command only (cli/__init__)
+
     if args.rpc_port is None or args.ws_port is None:
         settings = settings_or_exit()
         if args.rpc_port is None:
@@ -126,6 +127,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _with_wallet(args: argparse.Namespace,
                  work: Callable[[Wallet], Awaitable[str]]) -> int:
+    from solana.exceptions import SolanaRpcException
+    from solana.rpc.async_api import AsyncClient
+    from solana.rpc.commitment import Confirmed
+
+    from simnet.wallet import Wallet, WalletError, load_keypair
+
     _resolve_wallet_options(args)
 
     async def go() -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from bip_utils import Bip32Secp256k1, EthAddrEncoder
 from eth_utils import is_hex_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -116,6 +115,7 @@ def validate_xpub(xpub: str) -> str:
     """An extended *public* key (xpub...); a private one is refused outright."""
     if not isinstance(xpub, str) or not re.fullmatch(r"[1-9A-HJ-NP-Za-km-z]{100,120}", xpub):
         raise ValueError("expected an account-level extended public key (xpub...)")
+    from bip_utils import Bip32Secp256k1  # a quarter second to import: only where xpubs are
     try:
         key = Bip32Secp256k1.FromExtendedKey(xpub)
     except Exception as exc:  # bip-utils raises checksum and format errors of several kinds
@@ -129,6 +129,7 @@ def derive_address(xpub: str, index: int) -> str:
     """The EIP-55 address at xpub/0/index (external chain, as wallets number receive addresses)."""
     if not 0 <= index < 2**31:
         raise ValueError("derivation index out of range")
+    from bip_utils import Bip32Secp256k1, EthAddrEncoder  # see validate_xpub
     child = Bip32Secp256k1.FromExtendedKey(xpub).ChildKey(0).ChildKey(index)
     return checksum(EthAddrEncoder.EncodeKey(child.PublicKey().KeyObject()))
 
