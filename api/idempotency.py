@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import orjson
 from aiohttp import web
 
 from api.auth import Principal
 from api.errors import ApiError
 from api.keys import DB_POOL
 from db import idempotency
+from db.pool import dumps_json
 
 MAX_KEY_LENGTH = 255
 
@@ -80,23 +78,8 @@ async def _replay(conn: asyncpg.Connection, who: Principal, key: str,
     return row["response_status"], row["response_body"]
 
 
-def _decimal(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def dumps(value: Any) -> bytes:
-    """Compact JSON as UTF-8. orjson refuses integers beyond 64 bits (a merchant's metadata may
-    hold one): those take the standard library's path, which has no such limit."""
-    try:
-        return orjson.dumps(value, default=_decimal)
-    except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), default=_decimal).encode()
-
-
 def json_response(value: Any, status: int = 200,
                   headers: dict[str, str] | None = None) -> web.Response:
-    """web.json_response's answer (same Content-Type), encoded by `dumps`."""
-    return web.Response(body=dumps(value), status=status, headers=headers,
+    """web.json_response's answer (same Content-Type), encoded by db/pool.py's dumps_json."""
+    return web.Response(body=dumps_json(value), status=status, headers=headers,
                         content_type="application/json", charset="utf-8")
