@@ -48,15 +48,20 @@ WHERE s.id = $1
 """
 
 # A new payment's payment.created event and its audit row, in one statement (the payment's
-# JSON travels once: the audit row keeps the event's data.object).
+# JSON travels once: the audit row keeps the event's data.object), waking the webhook
+# dispatchers as db/events.py's inserts do.
 INSERT_CREATED_EVENT_AND_AUDIT = """
 WITH event AS (
     INSERT INTO events (store_id, type, payment_id, order_id, data)
     VALUES ($1, 'payment.created', $2, $3, $4)
     RETURNING data
+), audit AS (
+    INSERT INTO audit_log (store_id, actor, action, object_type, object_id, before, after)
+    SELECT $1, $5, 'payment.create', 'payment', $2::text, NULL::jsonb, event.data -> 'object'
+    FROM event
+    RETURNING 1
 )
-INSERT INTO audit_log (store_id, actor, action, object_type, object_id, before, after)
-SELECT $1, $5, 'payment.create', 'payment', $2::text, NULL::jsonb, event.data -> 'object' FROM event
+SELECT pg_notify('paywatch_events', '') FROM audit
 """
 
 # Amounts already taken in [low, high] among the unique-amount payments (an EVM shared address,
@@ -183,14 +188,6 @@ RETURNING p.*
 # Pending payments past their quote's lifetime.
 EXPIRE_DUE = _sweep("pending", "expires_at", "expired")
 
-# A sweep batch's events in one statement (one payment each: store, payment, order, payload
-# side by side in arrays) rather than executemany's bind/execute per row. The insert is ~45 % of
-# a sweep, but nearly all of it is per row inside PostgreSQL (the foreign-key checks on store and
-# payment, four indexes, compressing a ~2 KB payload): this one round trip is not a big win.
-INSERT_SWEPT_EVENTS = """
-INSERT INTO events (store_id, type, payment_id, order_id, data)
-SELECT s, $1, p, o, d FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::jsonb[]) AS e(s, p, o, d)
-"""
 # Detected payments whose money never reached the required commitment in time.
 INVALIDATE_DUE = _sweep("detected", "confirm_deadline_at", "invalid")
 
@@ -336,14 +333,6 @@ async def settle_payment(conn: asyncpg.Connection, payment_id: Any, store_id: An
 async def expire_due(conn: asyncpg.Connection, limit: int,
                      expected: Sequence[str]) -> list[asyncpg.Record]:
     return await conn.fetch(EXPIRE_DUE, limit, list(expected))
-
-
-async def insert_swept_events(conn: asyncpg.Connection, type_: str,
-                              rows: Sequence[tuple[Any, Any, Any, Any]]) -> None:
-    """`rows`: (store_id, payment_id, order_id, data) per event of type `type_`."""
-    store_ids, payment_ids, order_ids, data = zip(*rows, strict=True) if rows else ((),) * 4
-    await conn.execute(INSERT_SWEPT_EVENTS, type_, list(store_ids), list(payment_ids),
-                       list(order_ids), list(data))
 
 
 async def invalidate_due(conn: asyncpg.Connection, limit: int,

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 
-from db import events, webhooks
+from db import events, listen, webhooks
 from tests.conftest import make_store
 from tests.test_webhook_delivery import Clock
 from watcher.webhooks import Dispatcher
@@ -97,3 +97,38 @@ async def test_closing_stops_the_listener_and_gives_its_connection_back(
     assert await pool.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
         "AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()") == 0
+
+
+async def test_every_way_of_writing_an_event_wakes_the_dispatchers(
+        pool: asyncpg.Pool, api: TestClient) -> None:
+    """An event written without a notification waits for the dispatcher's tick: each writer of
+    the outbox (one event, a sweep's batch, a new payment's event with its audit row) notifies
+    in its transaction."""
+    headers, store = await make_store(pool, "notifies")
+    woken: asyncio.Queue[str] = asyncio.Queue()
+    listener = await pool.acquire()
+
+    def heard(_conn: object, _pid: int, channel: str, _payload: str) -> None:
+        woken.put_nowait(channel)
+
+    await listener.add_listener(listen.EVENTS_CHANNEL, heard)
+
+    async def each_notifies(write: Callable[[asyncpg.Connection], Awaitable[object]]) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await write(conn)
+        async with asyncio.timeout(BOUND_S):
+            assert await woken.get() == listen.EVENTS_CHANNEL
+
+    try:
+        await each_notifies(lambda conn: events.emit(
+            conn, store_id=store["id"], type_="payment.created", data={}))
+        await each_notifies(lambda conn: events.emit_many(
+            conn, [(store["id"], "payment.expired", None, None, {"n": n}) for n in range(3)]))
+        resp = await api.post("/v1/payments", headers=headers,
+                              json={"amount": "5.00", "currency": "USD", "asset": "SOL"})
+        assert resp.status == 201, await resp.text()
+        async with asyncio.timeout(BOUND_S):
+            assert await woken.get() == listen.EVENTS_CHANNEL
+    finally:
+        await listener.remove_listener(listen.EVENTS_CHANNEL, heard)
+        await pool.release(listener)

@@ -194,13 +194,7 @@ async def expire_due(conn: asyncpg.Connection, limit: int, public_url: str | Non
     """Pending payments past their quote's lifetime become expired, each with its event in
     this transaction (one statement for all the batch's events)."""
     rows = await db.expire_due(conn, limit, PAYMENT_TRANSITIONS["expired"])
-    if rows:
-        change = Change("sweep", public_url)
-        found = await db.transfers_of_many(conn, [r["id"] for r in rows])
-        await db.insert_swept_events(conn, "payment.expired", [
-            (r["store_id"], r["id"], r["order_id"],
-             payment_event("payment.expired", r, found[r["id"]], "pending", change))
-            for r in rows])
+    await _emit_batch(conn, "payment.expired", rows, "pending", public_url)
     return len(rows)
 
 
