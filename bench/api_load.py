@@ -31,9 +31,8 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import admin_server, database
+from bench.common import BIN, admin_server, database, paywatch, wait_ready
 
-BIN = Path(sys.executable).parent
 RECIPIENT = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 POST_LUA = """
 wrk.method = "POST"
@@ -51,22 +50,6 @@ SELECT (SELECT count(*) FROM payments) AS payments,
        (SELECT count(*) FROM audit_log WHERE action = 'payment.create') AS audits,
        current_setting('synchronous_commit') AS synchronous_commit
 """
-
-
-def paywatch(env: dict[str, str], *args: str) -> str:
-    return subprocess.run([str(BIN / "paywatch"), *args], env=env, check=True,
-                          capture_output=True, text=True).stdout
-
-
-def wait_ready(url: str) -> None:
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as r:  # noqa: S310
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("paywatch did not become ready")
 
 
 def wrk(url: str, lua: str, connections: int, seconds: int) -> tuple[float, str, str]:

@@ -25,11 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import admin_server, database
+from bench.common import BIN, admin_server, database, paywatch, wait_ready
 from bench.seed import seed_payments, sol_quote
 from db.pool import connect
 
-BIN = Path(sys.executable).parent
 RECIPIENT = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 # Every seeded payment confirmed, the first `small` in the hour after T0 and the rest in the
 # hour after that, each paid by one matched transfer valued at the quote and at the market.
@@ -56,22 +55,6 @@ SELECT 'solana', 'benchtx' || p.reference, 0, p.id, 'SOL',
        1.00666672
 FROM payments p
 """
-
-
-def paywatch(env: dict[str, str], *args: str) -> str:
-    return subprocess.run([str(BIN / "paywatch"), *args], env=env, check=True,
-                          capture_output=True, text=True).stdout
-
-
-def wait_ready(url: str) -> None:
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as r:  # noqa: S310
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("paywatch did not become ready")
 
 
 def start_daemon(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:

@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from solders.pubkey import Pubkey
 
-from bench.api_load import GET_LUA, wait_ready
-from bench.common import database
+from bench.api_load import GET_LUA
+from bench.common import BIN, database, wait_ready
 from bench.seed import any_payment_id, count_by_status, seed_payments, sol_quote
 from bench.solana_watcher import store_and_key
 from db.pool import create_pool
@@ -44,7 +44,6 @@ from paywatch.services.sweeps import expire_payments
 from tests.conftest import free_port
 from watcher.solana.index import ReferenceIndex
 
-BIN = Path(sys.executable).parent
 RECIPIENT = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 
 # Benchmark data only (like bench/seed.py): bench/seed.py's open payments, with the references
@@ -106,19 +105,6 @@ def rss_mib(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
 
 
-def wait_alive(base: str) -> None:
-    import urllib.request
-
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as resp:  # noqa: S310
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("paywatch did not start")
-
-
 def open_in_index(base: str) -> int:
     import urllib.request
 
@@ -139,7 +125,8 @@ async def memory(admin: str, sizes: list[int]) -> None:
         proc = daemon(dsn, port)
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_alive(base)  # not ready: no Solana endpoint here, so the chain is unhealthy
+            # Not /readyz: no Solana endpoint here, so the chain is never healthy.
+            wait_ready(base, "/healthz")
             deadline = time.monotonic() + 300
             while open_in_index(base) < size and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.5)
