@@ -28,28 +28,19 @@ WITH event AS (
 SELECT id, seq, created_at, pg_notify('paywatch_events', '') IS NULL AS notified FROM event
 """
 
-# A batch (a sweep's thousands of events) from arrays, column by column: one statement and one
-# notification rather than executemany's bind and execute per row.
-EMIT_EVENTS = """
-WITH inserted AS (
-    INSERT INTO events (store_id, type, payment_id, order_id, data)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::jsonb[])
-    RETURNING 1
-)
-SELECT pg_notify('paywatch_events', '') FROM (SELECT count(*) FROM inserted) AS batch
-"""
-
-
 async def emit(conn: asyncpg.Connection, *, store_id: Any, type_: str, data: Any,
                payment_id: Any = None, order_id: Any = None) -> asyncpg.Record:
     return await conn.fetchrow(EMIT_EVENT, store_id, type_, payment_id, order_id, data)
 
 
 async def emit_many(conn: asyncpg.Connection, rows: list[tuple[Any, str, Any, Any, Any]]) -> None:
-    """Several events in one statement: (store_id, type, payment_id, order_id, data) each."""
+    """Several events in one round trip: (store_id, type, payment_id, order_id, data) each.
+    (executemany's pipelined binds, not one INSERT from unnest()ed arrays: that measured no
+    faster for a sweep's 5,000 events, and spilled their payloads to a temporary file.)"""
     if not rows:
         return
-    await conn.execute(EMIT_EVENTS, *(list(column) for column in zip(*rows, strict=True)))
+    await conn.executemany(INSERT_EVENT, rows)
+    await conn.execute(NOTIFY_EVENTS)
 
 
 async def announce(conn: asyncpg.Connection) -> None:
