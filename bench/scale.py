@@ -2,7 +2,7 @@
 ones with its effect on API latency.
 
     .venv/bin/python bench/scale.py memory [--sizes 0,100000,1000000]
-    .venv/bin/python bench/scale.py expiry [--stale 1000000] [--seconds 8]
+    .venv/bin/python bench/scale.py expiry [--stale 1000000] [--seconds 8] [--no-load]
 
 memory: for each size, a fresh database with that many open Solana payments (bulk-inserted, each
 with a reference shaped like a real one: a random 32-byte public key in base58), a `paywatch run`
@@ -13,7 +13,8 @@ while loading).
 expiry: a fresh database with `--stale` payments past their expiry and a `paywatch run` whose
 own sweep is held off; wrk reads GET /v1/payments/{id} for `--seconds` as a baseline, then again
 for exactly as long as this script runs the same sweep the daemon runs, and prints the sweep's
-time and rate, the API latency before and during it, and the ratio of the p99s.
+time and rate, the API latency before and during it, and the ratio of the p99s. With --no-load,
+the sweep alone (no wrk): its own speed, apart from what the API takes of the cores.
 Needs PAYWATCH_DATABASE_URL (a server to create databases on). Asserts nothing."""
 
 from __future__ import annotations
@@ -209,7 +210,8 @@ async def cloned(admin: str, template: str) -> str:
 
 
 async def expiry(admin: str, stale: int, seconds: int, template: str | None = None,
-                 key: str | None = None, workers: int | None = None) -> None:
+                 key: str | None = None, workers: int | None = None,
+                 load: bool = True) -> None:
     if template and key:
         dsn = await cloned(admin, template)
     else:
@@ -226,20 +228,23 @@ async def expiry(admin: str, stale: int, seconds: int, template: str | None = No
         wait_ready(base)
         payment_id = await any_payment_id(pool)
         url, lua = f"{base}/v1/payments/{payment_id}", GET_LUA % key
-        before = await asyncio.to_thread(wrk_stop, wrk_start(url, lua, 8, seconds), False)
-        print(f"API before the sweep: {before[0]:.0f} req/s, p50 {before[1]:.2f} ms, "
-              f"p99 {before[2]:.2f} ms")
-        load = wrk_start(url, lua, 8, 3600)
+        if load:
+            before = await asyncio.to_thread(wrk_stop, wrk_start(url, lua, 8, seconds), False)
+            print(f"API before the sweep: {before[0]:.0f} req/s, p50 {before[1]:.2f} ms, "
+                  f"p99 {before[2]:.2f} ms")
+            wrk = wrk_start(url, lua, 8, 3600)
         started = time.perf_counter()
         expired = await expire_payments(pool, **({"workers": workers} if workers else {}))
         took = time.perf_counter() - started
-        during = await asyncio.to_thread(wrk_stop, load, True)
+        if load:
+            during = await asyncio.to_thread(wrk_stop, wrk, True)
         left = await count_by_status(pool, "pending")
-        print(f"expiry sweep: {expired:,} payments expired in {took:.1f} s "
-              f"({expired / took:,.0f}/s); {left} left pending")
-        print(f"API during the sweep (wrk for all of it): {during[0]:.0f} req/s, "
-              f"p50 {during[1]:.2f} ms, p99 {during[2]:.2f} ms")
-        print(f"p99 during / before: {during[2] / before[2]:.2f}")
+        print(f"expiry sweep{'' if load else ' (no API load)'}: {expired:,} payments expired "
+              f"in {took:.1f} s ({expired / took:,.0f}/s); {left} left pending")
+        if load:
+            print(f"API during the sweep (wrk for all of it): {during[0]:.0f} req/s, "
+                  f"p50 {during[1]:.2f} ms, p99 {during[2]:.2f} ms")
+            print(f"p99 during / before: {during[2] / before[2]:.2f}")
     finally:
         await pool.close()
         proc.send_signal(signal.SIGTERM)
@@ -255,6 +260,8 @@ async def main() -> None:
     parser.add_argument("--template", help="expiry: clone this database seeded before, "
                         "instead of seeding (with --key, the API key printed then)")
     parser.add_argument("--key")
+    parser.add_argument("--no-load", action="store_true",
+                        help="expiry: the sweep alone, no API load beside it")
     parser.add_argument("--workers", type=int, help="expiry: sweepers side by side "
                         "(default: the daemon's)")
     args = parser.parse_args()
@@ -265,7 +272,7 @@ async def main() -> None:
         await memory(admin, [int(s) for s in args.sizes.split(",")])
     else:
         await expiry(admin, args.stale, args.seconds, args.template, args.key,
-                     args.workers)
+                     args.workers, load=not args.no_load)
 
 
 if __name__ == "__main__":
