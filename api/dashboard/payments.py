@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from api import payments as api_payments
 from api.errors import ApiError
+from api.idempotency import Work
 from api.keys import CHAINS, DB_POOL, SETTINGS
 from api.models.payments import CancelRequest, SettleRequest
 from api.pagination import decode_cursor, encode_cursor
@@ -264,38 +266,44 @@ async def payment_events(request: web.Request, viewer: Viewer) -> web.StreamResp
     return await live.stream(request, version)
 
 
-@view("payments:write")
-async def cancel(request: web.Request, viewer: Viewer) -> web.Response:
+# What the settle form says when its required reason was left blank (the API's own message
+# names the field; a person at the form needs to hear why it is asked).
+SETTLE_REASON_MISSING = ("say why you settle this payment by hand (the reason is kept with the "
+                         "payment and its audit row)")
+
+
+async def _act_with_reason(request: web.Request, viewer: Viewer, action: str,
+                           model: type[CancelRequest] | type[SettleRequest],
+                           work: Callable[..., Work], done: str,
+                           blank: str | None = None) -> web.Response:
+    """A payment action whose form carries a reason (cancel, settle): a refused form comes
+    back as the payment's page, 422, with what was typed and why (`blank` when it was left
+    empty); otherwise the API's own work runs once per form and the page reloads."""
     payment_id = api_payments.parse_id(request.match_info["id"])
     try:
-        body = await form_model(request, CancelRequest)
+        body = await form_model(request, model)
     except ApiError as exc:
         if exc.status != 422:
             raise
         typed = (await form_of(request)).get("reason", "")
-        return await _payment_page(request, viewer, payment_id, 422, cancel_error=exc.message,
-                                   cancel_reason=typed)
-    await act(request, viewer, api_payments.cancel_work(request, viewer.who, payment_id,
-                                                        body.reason))
-    raise see_other(f"/dashboard/payments/{payment_id}", notice="cancelled")
+        message = blank if blank is not None and typed.strip() == "" else exc.message
+        return await _payment_page(request, viewer, payment_id, 422,
+                                   **{f"{action}_error": message, f"{action}_reason": typed})
+    await act(request, viewer, work(request, viewer.who, payment_id, body.reason))
+    raise see_other(f"/dashboard/payments/{payment_id}", notice=done)
+
+
+@view("payments:write")
+async def cancel(request: web.Request, viewer: Viewer) -> web.Response:
+    return await _act_with_reason(request, viewer, "cancel", CancelRequest,
+                                  api_payments.cancel_work, "cancelled")
 
 
 @view("payments:write")
 async def settle(request: web.Request, viewer: Viewer) -> web.Response:
-    payment_id = api_payments.parse_id(request.match_info["id"])
-    try:
-        body = await form_model(request, SettleRequest)
-    except ApiError as exc:
-        if exc.status != 422:
-            raise
-        typed = (await form_of(request)).get("reason", "")
-        message = ("say why you settle this payment by hand (the reason is kept with the "
-                   "payment and its audit row)" if typed.strip() == "" else exc.message)
-        return await _payment_page(request, viewer, payment_id, 422, settle_error=message,
-                                   settle_reason=typed)
-    await act(request, viewer, api_payments.settle_work(request, viewer.who, payment_id,
-                                                        body.reason))
-    raise see_other(f"/dashboard/payments/{payment_id}", notice="settled")
+    return await _act_with_reason(request, viewer, "settle", SettleRequest,
+                                  api_payments.settle_work, "settled",
+                                  blank=SETTLE_REASON_MISSING)
 
 
 def add_routes(app: web.Application) -> None:
