@@ -90,6 +90,18 @@ class RpcPool:
         closed = [e for e in self.endpoints if e.open_until <= now]
         return closed or sorted(self.endpoints, key=lambda e: e.open_until)[:1]
 
+    async def ask_each(self, method: str, params: list[Any]) -> dict[str, Any]:
+        """`method` asked of every endpoint, tripped or not (a check of what each one is, not a
+        read of the chain): its label -> its result, or the exception that stood instead."""
+        async def one(endpoint: Endpoint) -> Any:
+            try:
+                return await self._call_one(endpoint, method, params)
+            except (_Transient, RpcError) as exc:
+                return exc
+
+        answers = await asyncio.gather(*(one(e) for e in self.endpoints))
+        return {e.label: a for e, a in zip(self.endpoints, answers, strict=True)}
+
     def errors_within(self, seconds: float) -> int:
         """Requests that failed (any endpoint, any reason) in the last `seconds`."""
         since = self.clock() - seconds

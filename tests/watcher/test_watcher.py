@@ -4,6 +4,8 @@ confirmed (or not) by a real watcher task on real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -11,11 +13,14 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from paywatch.core.redact import mask_url
+from paywatch.core.solanapay import CLUSTERS
 from simnet.server import SimnetServer
 from simnet.wallet import Wallet
 from tests.conftest import make_store
 from tests.watcher.harness import Harness, harness
 from tests.watcher.test_late_index import until
+from watcher.solana.service import SolanaWatcher, WatcherConfig
 
 
 @pytest.fixture
@@ -382,3 +387,38 @@ async def test_token_2022_with_a_transfer_fee_counts_what_arrived(h: Harness) ->
     assert (row["exception"], row["amount_received"]) == ("underpaid", 9_900_000)
     [transfer] = await h.transfers(p["id"])
     assert transfer["amount"] == 9_900_000  # what arrived, not what was sent
+
+
+async def test_a_node_on_another_cluster_is_not_watched(
+        h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    """PAYWATCH_SOLANA_GENESIS_HASH set (here: devnet's) and the node on another cluster
+    (simnet's): the watcher watches nothing and says so at ERROR, again each retry, naming the
+    endpoint masked and what it found. On the configured cluster it watches as usual."""
+    simnet_genesis = str((await h.wallet.client.get_genesis_hash()).value)
+    devnet = next(g for g, name in CLUSTERS.items() if name == "devnet")
+
+    def refusals() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "on another cluster" in r.getMessage()]
+
+    async with aiohttp.ClientSession() as session:
+        watcher = SolanaWatcher(h.pool, session, WatcherConfig(
+            [h.sim.rpc_url], [h.sim.ws_url], genesis_hash=devnet, cluster_retry_s=0.05))
+        with caplog.at_level(logging.ERROR, logger="paywatch.watcher.solana"):
+            task = asyncio.create_task(watcher.run())
+            try:
+                await until(lambda: len(refusals()) >= 2, "two refusals")
+                assert not task.done()
+                assert not watcher.stream.connected.is_set()  # subscribed to nothing
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    refusal = refusals()[0]
+    assert refusal.levelno == logging.ERROR
+    assert refusal.expected_genesis_hash == devnet  # type: ignore[attr-defined]
+    assert refusal.found == {mask_url(h.sim.rpc_url): simnet_genesis}  # type: ignore[attr-defined]
+
+    await h.start_watcher(genesis_hash=simnet_genesis)
+    payment = await h.create("30")
+    await h.wallet.pay(payment["payment_request"]["url"])
+    await h.wait_for(payment["id"], "confirmed")

@@ -147,7 +147,8 @@ class SolanaAdapter:
     def watcher(self, pool: asyncpg.Pool, session: aiohttp.ClientSession,
                 public_url: str | None) -> Runnable:
         config = WatcherConfig(self.config.rpc_urls, self.config.ws_urls,
-                               commitment=self.config.commitment)
+                               commitment=self.config.commitment,
+                               genesis_hash=self.config.genesis_hash)
         return SolanaWatcher(pool, session, config, public_url).run
 
     async def transaction_request(self, session: aiohttp.ClientSession,

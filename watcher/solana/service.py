@@ -58,6 +58,10 @@ class WatcherConfig:
     accounts_s: float = 5.0  # the watched accounts re-read at least this often
     follow_stores: bool = True  # and at once when a store's accounts change (migration 0013)
     idle_s: float = 60.0
+    # PAYWATCH_SOLANA_GENESIS_HASH: the cluster every RPC endpoint must be on, checked before
+    # watching (None: not checked; `paywatch doctor` then names the cluster it finds).
+    genesis_hash: str | None = None
+    cluster_retry_s: float = 60.0
 
 
 class SolanaWatcher:
@@ -82,6 +86,7 @@ class SolanaWatcher:
         self.lag: int | None = None   # slots behind, once measured (measure_lag)
 
     async def run(self) -> None:
+        await self.on_the_configured_cluster()
         await self.index.load()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.stream.run(), name="solana-stream")
@@ -94,6 +99,28 @@ class SolanaWatcher:
                            name="solana-health")
             for n in range(self.config.workers):
                 tg.create_task(self._worker(), name=f"solana-worker-{n}")
+
+    async def on_the_configured_cluster(self) -> None:
+        """Return once every RPC endpoint that answers is on the configured cluster (at least
+        one answering). A node on devnet by mistake would have free devnet coins taken for
+        payments: until the operator fixes it, this watcher watches nothing, says so at ERROR
+        each `cluster_retry_s`, and stamps no health (so /readyz says not ready)."""
+        expected = self.config.genesis_hash
+        if expected is None:
+            return
+        while True:
+            found = await self.rpc.ask_each("getGenesisHash", [])
+            wrong = {label: answer for label, answer in found.items()
+                     if isinstance(answer, str) and answer != expected}
+            if wrong:
+                log.error("an RPC endpoint is on another cluster: not watching", extra={
+                    "expected_genesis_hash": expected, "found": wrong})
+            elif any(isinstance(answer, str) for answer in found.values()):
+                return
+            else:
+                log.warning("no RPC endpoint answered getGenesisHash; will retry",
+                            extra={"errors": {k: str(v) for k, v in found.items()}})
+            await asyncio.sleep(self.config.cluster_retry_s)
 
     async def refresh_accounts(self, conn: asyncpg.Connection | None = None) -> None:
         if conn is None:
