@@ -20,7 +20,6 @@ retries coming due and for a notification lost while the connection was down."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -33,9 +32,10 @@ import asyncpg
 from aiohttp.abc import AbstractResolver
 
 from db import events, listen, webhooks
-from db.pool import DATABASE_ERRORS
+from db.pool import DATABASE_ERRORS, dumps_json
 from paywatch import __version__
 from paywatch.core.metrics import WEBHOOK_DELIVERIES
+from paywatch.core.objects import rfc3339
 from paywatch.core.ssrf import REFUSED, RefusedAddress, UnsafeUrl, check_literal, delivery_session
 from paywatch.core.webhooks import SIGNATURE_HEADER, next_attempt, sign
 
@@ -239,11 +239,8 @@ class Dispatcher:
             log.exception("webhook delivery failed unexpectedly", extra={"delivery": d["id"]})
 
     async def _deliver(self, d: asyncpg.Record) -> None:
-        body = json.dumps({
-            "id": str(d["event_id"]), "type": d["type"],
-            "created_at": d["event_created_at"].astimezone(UTC).isoformat().replace(
-                "+00:00", "Z"),
-            "data": d["data"]}, separators=(",", ":")).encode()
+        body = dumps_json({"id": str(d["event_id"]), "type": d["type"],
+                           "created_at": rfc3339(d["event_created_at"]), "data": d["data"]})
         now = self.clock()
         headers = {"Content-Type": "application/json", "User-Agent": f"paywatch/{__version__}",
                    "Paywatch-Event-Id": str(d["event_id"]),
