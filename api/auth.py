@@ -147,7 +147,7 @@ class KeyCache:
             self._forget(uuid.UUID(payload))
         except ValueError:  # '*' (a TRUNCATE), or anything else: forget everything
             self._forget_all()
-        return False  # nothing to do on the connection
+        return False  # nothing to do on the connection: the listener never wakes for this
 
     def _lost(self) -> None:
         self._listening = False
@@ -168,15 +168,12 @@ class KeyCache:
             self._used.update(used)  # written next time
             raise
 
-    async def _nothing(self, _conn: asyncpg.Connection) -> None:
-        return None
-
     def _start(self) -> None:
         if self._task is None and not self._closed:
             self._task = asyncio.get_running_loop().create_task(listen.listen_and_reload(
                 self.pool, listen.API_KEYS_CHANNEL, name="api key cache", reload=self._round,
-                every_s=self.round_s, on_notify=self._on_notify, changed=self._nothing,
-                lost=self._lost), name="api-key-cache")
+                every_s=self.round_s, on_notify=self._on_notify, lost=self._lost),
+                name="api-key-cache")
 
     async def close(self) -> None:
         """Stop listening and write what is left of last_used_at (best effort)."""

@@ -19,13 +19,8 @@ FROM api_keys k LEFT JOIN stores s ON s.id = k.store_id
 WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
 """
 
-TOUCH_KEY = """
-UPDATE api_keys SET last_used_at = now()
-WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-"""
-
-# The API's key cache records use in memory and writes it for many keys at once (api/auth.py);
-# the same one-minute granularity as TOUCH_KEY, so a busy key is not rewritten each flush.
+# last_used_at, to the minute: a busy key is not rewritten at every use. The API's key cache
+# writes it for many keys at once (api/auth.py), a dashboard sign-in for one.
 TOUCH_KEYS = """
 UPDATE api_keys SET last_used_at = now()
 WHERE id = ANY($1::uuid[])
@@ -67,7 +62,7 @@ async def active_key_by_hash(conn: asyncpg.Connection, key_hash: bytes) -> async
 
 
 async def touch_key(conn: asyncpg.Connection, key_id: Any) -> None:
-    await conn.execute(TOUCH_KEY, key_id)
+    await touch_keys(conn, [key_id])
 
 
 async def touch_keys(conn: asyncpg.Connection, key_ids: list[Any]) -> None:
