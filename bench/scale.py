@@ -210,8 +210,7 @@ async def cloned(admin: str, template: str) -> str:
 
 
 async def expiry(admin: str, stale: int, seconds: int, template: str | None = None,
-                 key: str | None = None, workers: int | None = None,
-                 load: bool = True) -> None:
+                 key: str | None = None, load: bool = True) -> None:
     if template and key:
         dsn = await cloned(admin, template)
     else:
@@ -234,7 +233,7 @@ async def expiry(admin: str, stale: int, seconds: int, template: str | None = No
                   f"p99 {before[2]:.2f} ms")
             wrk = wrk_start(url, lua, 8, 3600)
         started = time.perf_counter()
-        expired = await expire_payments(pool, **({"workers": workers} if workers else {}))
+        expired = await expire_payments(pool)
         took = time.perf_counter() - started
         if load:
             during = await asyncio.to_thread(wrk_stop, wrk, True)
@@ -262,8 +261,6 @@ async def main() -> None:
     parser.add_argument("--key")
     parser.add_argument("--no-load", action="store_true",
                         help="expiry: the sweep alone, no API load beside it")
-    parser.add_argument("--workers", type=int, help="expiry: sweepers side by side "
-                        "(default: the daemon's)")
     args = parser.parse_args()
     admin = os.environ.get("PAYWATCH_DATABASE_URL")
     if not admin:
@@ -272,7 +269,7 @@ async def main() -> None:
         await memory(admin, [int(s) for s in args.sizes.split(",")])
     else:
         await expiry(admin, args.stale, args.seconds, args.template, args.key,
-                     args.workers, load=not args.no_load)
+                     load=not args.no_load)
 
 
 if __name__ == "__main__":

@@ -92,12 +92,12 @@ async def test_the_price_refresh_job_warms_every_pair_a_store_quotes(
 
 async def test_each_expired_payment_gets_its_event_with_the_full_payment(
         pool: asyncpg.Pool, api: TestClient, merchant: dict[str, str]) -> None:
-    """The batch's events go in as one statement: each must still name its own payment, store
-    and order, and carry the payment as the API shows it (expired, from pending)."""
+    """The batch's events go in together: each must still name its own payment, store and
+    order, and carry the payment as the API shows it (expired, from pending)."""
     await make_payments(api, merchant, 7)
     await pool.execute("UPDATE payments SET created_at = now() - interval '1 hour', "
                        "expires_at = now() - interval '30 minutes'")
-    assert await expire_payments(pool, size=3, workers=2) == 7
+    assert await expire_payments(pool, size=3) == 7
     rows = await pool.fetch(
         "SELECT p.id, p.store_id, p.order_id, e.store_id AS e_store, e.order_id AS e_order, "
         "e.data FROM payments p JOIN events e ON e.payment_id = p.id "

@@ -192,7 +192,7 @@ async def settle(conn: asyncpg.Connection, payment_id: Any, store_id: Any,
 
 async def expire_due(conn: asyncpg.Connection, limit: int, public_url: str | None) -> int:
     """Pending payments past their quote's lifetime become expired, each with its event in
-    this transaction (one statement for all the batch's events)."""
+    this transaction."""
     rows = await db.expire_due(conn, limit, PAYMENT_TRANSITIONS["expired"])
     await _emit_batch(conn, "payment.expired", rows, "pending", public_url)
     return len(rows)

@@ -3,7 +3,6 @@ transaction, and safe to run in several processes at once (see db/sweeps.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -15,52 +14,31 @@ from paywatch.services import payments, refunds
 
 log = logging.getLogger("paywatch.services.sweeps")
 BATCH = 5_000
-# Two sweepers side by side measured slower than one on the 2-core machine under API load
-# (1,025-1,493 against 1,328-2,433 payments/s, back to back): the cores are already busy.
-EXPIRY_WORKERS = 1
 
 Batch = Callable[[asyncpg.Connection, int], Awaitable[int]]
 
 
-async def sweep(pool: asyncpg.Pool, batch: Batch, name: str, size: int = BATCH,
-                workers: int = 1) -> int:
-    """Run `batch` until a batch comes back short; each batch commits on its own. With
-    `workers` > 1, that many run side by side on their own connections (FOR UPDATE SKIP LOCKED
-    gives each its own rows): one builds its events in Python while another's statement runs
-    in PostgreSQL."""
+async def sweep(pool: asyncpg.Pool, batch: Batch, name: str, size: int = BATCH) -> int:
+    """Run `batch` until a batch comes back short; each batch commits on its own. (One sweeper
+    at a time: two side by side on their own connections measured slower on the 2-core
+    machine under API load, 1,025-1,493 against 1,328-2,433 payments/s: the cores are busy.)"""
     total = 0
-
-    async def one() -> None:
-        nonlocal total
-        while True:
-            async with pool.acquire() as conn, conn.transaction():
-                done = await batch(conn, size)
-            total += done
-            if done:
-                log.info("%s: %d so far", name, total)
-            if done < size:
-                return
-
-    if workers == 1:
-        await one()
-        return total
-    try:
-        async with asyncio.TaskGroup() as tg:
-            for _ in range(workers):
-                tg.create_task(one())
-    except ExceptionGroup as group:
-        # One failure is the sweep's failure, raised as itself: the job wrapper tells a
-        # database restart (a warning) from a bug (an error), which it cannot through a group.
-        raise group.exceptions[0] from None
-    return total
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            done = await batch(conn, size)
+        total += done
+        if done:
+            log.info("%s: %d so far", name, total)
+        if done < size:
+            return total
 
 
 async def expire_payments(pool: asyncpg.Pool, size: int = BATCH,
-                          public_url: str | None = None, workers: int = EXPIRY_WORKERS) -> int:
+                          public_url: str | None = None) -> int:
     async def batch(conn: asyncpg.Connection, limit: int) -> int:
         return await payments.expire_due(conn, limit, public_url)
 
-    return await sweep(pool, batch, "expired payments", size, workers)
+    return await sweep(pool, batch, "expired payments", size)
 
 
 async def invalidate_payments(pool: asyncpg.Pool, size: int = BATCH,
